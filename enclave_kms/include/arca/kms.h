@@ -1,0 +1,213 @@
+/* The trusted core of arca-enclave: partitions, authentication, the object
+ * model, persistence through sealed blobs, and every key operation.
+ *
+ * This is a library so that unit tests can drive it directly; in
+ * production only arca-enclave links it, and every client request reaches
+ * it through the request dispatcher, which holds one arca_kms_session per
+ * client connection. Authentication and authorisation are decided here:
+ * every entry point checks the session's login against the object's
+ * partition before touching anything.
+ *
+ * Attribute vocabulary: PKCS#11 (CKA_*, CKO_*, CKK_*, CKM_* from p11-kit's
+ * pkcs11.h) plus the ARCA_CKA_* vendor attributes below. Encoding of
+ * attribute values in arca_attr: CK_BBOOL = 1 byte (0/1); CK_ULONG
+ * (class, key type, value length, modulus bits, ...) = u32 big-endian;
+ * byte arrays and UTF-8 strings as they are (no NUL). Key values for
+ * import (CKA_VALUE): raw bytes for secret keys; PKCS#8 DER for private
+ * keys; public keys are imported through CKA_PUBLIC_KEY_INFO (SPKI DER).
+ *
+ * All functions are thread-safe (sessions are not: one thread per session
+ * at a time). Outputs go to a caller-initialised arca_builder; outputs that
+ * can hold plaintext or key bytes should use a secret builder. */
+#ifndef ARCA_KMS_H
+#define ARCA_KMS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arca/builder.h"
+#include "arca/sealing.h"
+#include "arca/status.h"
+#include "arca/store_api.h"
+
+/* Vendor attributes (CKA_VENDOR_DEFINED | "ARC" | n). */
+#define ARCA_CKA_KEY_VERSION 0xC1524301u /* u32: version of a named key (label) */
+#define ARCA_CKA_PRIMARY 0xC1524302u     /* bool: this version is the primary one */
+#define ARCA_CKA_OBJECT_ID 0xC1524303u   /* 16 bytes: appliance object id (read-only) */
+/* Mechanisms missing from p11-kit 0.24's header (PKCS#11 3.0 values). */
+#ifndef CKM_AES_KEY_WRAP_KWP
+#define CKM_AES_KEY_WRAP_KWP 0x0000210Bul
+#endif
+#ifndef CKM_HKDF_DERIVE
+#define CKM_HKDF_DERIVE 0x0000402Aul
+#endif
+#ifndef CKM_SP800_108_COUNTER_KDF
+#define CKM_SP800_108_COUNTER_KDF 0x000003ACul
+#endif
+
+#define ARCA_PARTITION_NAME_MAX 64u
+#define ARCA_PIN_MIN 4u
+#define ARCA_PIN_MAX 128u
+#define ARCA_PIN_MAX_FAILURES 10u
+#define ARCA_LABEL_MAX 256u
+#define ARCA_ATTR_VALUE_MAX (16u * 1024u)
+#define ARCA_DATA_MAX (256u * 1024u) /* per operation input */
+
+typedef struct arca_object_id {
+    uint8_t b[ARCA_OBJECT_ID_LEN];
+} arca_object_id;
+
+typedef struct arca_attr {
+    uint32_t type; /* CKA_* or ARCA_CKA_* */
+    const uint8_t *value;
+    size_t len;
+} arca_attr;
+
+typedef struct arca_mechanism {
+    uint32_t type;     /* CKM_* */
+    uint32_t hash;     /* CKM_SHA256 / CKM_SHA384 / CKM_SHA512: PSS, OAEP, HKDF, SP800-108, raw-hash sigs */
+    uint32_t mgf;      /* CKG_MGF1_SHA*; 0 = same hash as `hash` */
+    uint32_t salt_len; /* PSS salt length in bytes */
+    uint32_t tag_bits; /* GCM tag length; 0 = 128 */
+    const uint8_t *iv; /* GCM / CBC IV; GCM encrypt without IV: enclave makes one and prepends it */
+    size_t iv_len;
+    const uint8_t *aad; /* GCM */
+    size_t aad_len;
+    const uint8_t *label; /* OAEP label */
+    size_t label_len;
+    const uint8_t *salt; /* HKDF salt */
+    size_t salt_bytes_len;
+    const uint8_t *info; /* HKDF info, SP800-108 context */
+    size_t info_len;
+    const uint8_t *public_data; /* ECDH: peer public point (uncompressed) or SPKI DER */
+    size_t public_data_len;
+} arca_mechanism;
+
+typedef enum arca_role {
+    ARCA_ROLE_NONE = 0,
+    ARCA_ROLE_ADMIN = 1, /* appliance administrator: creates partitions */
+    ARCA_ROLE_SO = 2,    /* a partition's security officer */
+    ARCA_ROLE_USER = 3,  /* a partition's user: uses and manages keys */
+} arca_role;
+
+typedef struct arca_kms_config {
+    uint64_t cache_bytes;     /* unsealed-object cache budget; 0 = 64 MiB */
+    uint32_t pin_hash_cost;   /* scrypt log2(N); 0 = 15. Tests may lower it. */
+} arca_kms_config;
+
+typedef struct arca_kms arca_kms;
+typedef struct arca_kms_session arca_kms_session;
+
+/* Open the keystore on a sealing backend and a store (both borrowed, must
+ * outlive the kms). Reads only the appliance state and the audit head:
+ * start-up cost does not grow with the number of objects. Fails with
+ * ARCA_ERR_INTEGRITY / ARCA_ERR_ROLLBACK if sealed state is damaged. */
+ARCA_MUST_CHECK arca_status arca_kms_open(const arca_kms_config *cfg, arca_sealing *sealing,
+                                          const arca_store_ops *store, arca_kms **out);
+void arca_kms_free(arca_kms *kms);
+bool arca_kms_is_initialised(arca_kms *kms);
+
+/* A session: one client connection's login state and session objects.
+ * Freeing it destroys its session objects. */
+ARCA_MUST_CHECK arca_status arca_kms_session_new(arca_kms *kms, arca_kms_session **out);
+void arca_kms_session_free(arca_kms_session *sess);
+arca_role arca_kms_session_role(const arca_kms_session *sess);
+
+/* Appliance initialisation: only when not yet initialised
+ * (ARCA_ERR_ALREADY_INITIALISED otherwise). Sets the admin PIN; the
+ * session is logged in as admin afterwards. */
+ARCA_MUST_CHECK arca_status arca_kms_initialise(arca_kms *kms, arca_kms_session *sess, const char *admin_pin);
+/* Admin creates a partition (token) with its SO and user PINs. */
+ARCA_MUST_CHECK arca_status arca_kms_partition_create(arca_kms *kms, arca_kms_session *sess, const char *name,
+                                                      const char *so_pin, const char *user_pin);
+/* Names of partitions, NUL-separated, into out. Any session. */
+ARCA_MUST_CHECK arca_status arca_kms_partition_list(arca_kms *kms, arca_kms_session *sess, arca_builder *out);
+/* Log in. partition is NULL for ARCA_ROLE_ADMIN. PINs are checked with a
+ * slow hash; after ARCA_PIN_MAX_FAILURES consecutive failures the PIN is
+ * locked (ARCA_ERR_PIN_LOCKED) until the SO (for user) or admin (for SO)
+ * resets it. Failure counts are persisted. */
+ARCA_MUST_CHECK arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *partition,
+                                           arca_role role, const char *pin);
+ARCA_MUST_CHECK arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *sess);
+/* SO resets the user PIN of its partition (also unlocks it). */
+ARCA_MUST_CHECK arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_session *sess, const char *new_pin);
+
+/* Objects. All need a user login on a partition; objects live in that
+ * partition. CKA_TOKEN true (default for keys) = persisted as a sealed
+ * blob before returning; false = session object. */
+ARCA_MUST_CHECK arca_status arca_kms_generate_key(arca_kms *kms, arca_kms_session *sess, uint32_t mechanism,
+                                                  const arca_attr *tmpl, size_t num_attrs, arca_object_id *out_id);
+ARCA_MUST_CHECK arca_status arca_kms_generate_key_pair(arca_kms *kms, arca_kms_session *sess, uint32_t mechanism,
+                                                       const arca_attr *pub_tmpl, size_t num_pub,
+                                                       const arca_attr *priv_tmpl, size_t num_priv,
+                                                       arca_object_id *out_pub, arca_object_id *out_priv);
+/* Import (C_CreateObject): secret keys with CKA_VALUE, private keys with
+ * CKA_VALUE = PKCS#8 DER, public keys with CKA_PUBLIC_KEY_INFO. Imported
+ * keys have CKA_LOCAL false and CKA_ALWAYS_SENSITIVE/NEVER_EXTRACTABLE false. */
+ARCA_MUST_CHECK arca_status arca_kms_create_object(arca_kms *kms, arca_kms_session *sess, const arca_attr *tmpl,
+                                                   size_t num_attrs, arca_object_id *out_id);
+/* Find objects matching every attribute of tmpl in the session's
+ * partition. Uses blind indexes for CKA_LABEL, CKA_ID and CKA_CLASS; never
+ * scans every object when one of those is given. */
+ARCA_MUST_CHECK arca_status arca_kms_find(arca_kms *kms, arca_kms_session *sess, const arca_attr *tmpl,
+                                          size_t num_attrs, arca_object_id *out_ids, size_t max_ids,
+                                          size_t *out_num);
+/* One attribute's value into out. ARCA_ERR_ATTRIBUTE_SENSITIVE for
+ * CKA_VALUE (and private components) of sensitive or unextractable keys,
+ * ARCA_ERR_ATTRIBUTE_TYPE if the object has no such attribute. */
+ARCA_MUST_CHECK arca_status arca_kms_get_attribute(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                                   uint32_t type, arca_builder *out);
+/* Change modifiable attributes (label, id, usage flags may only be
+ * narrowed, sensitive only set, extractable only cleared). */
+ARCA_MUST_CHECK arca_status arca_kms_set_attributes(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                                    const arca_attr *tmpl, size_t num_attrs);
+ARCA_MUST_CHECK arca_status arca_kms_destroy(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id);
+/* Key versions: make a new version of the named key (the primary version
+ * with this label), of the same type and attributes; it becomes primary.
+ * Older versions stay usable. */
+ARCA_MUST_CHECK arca_status arca_kms_rotate(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                            arca_object_id *out_new_id);
+
+ARCA_MUST_CHECK arca_status arca_kms_sign(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                          const arca_mechanism *m, const uint8_t *data, size_t data_len,
+                                          arca_builder *out);
+/* ARCA_OK if valid, ARCA_ERR_SIGNATURE_INVALID if not. */
+ARCA_MUST_CHECK arca_status arca_kms_verify(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                            const arca_mechanism *m, const uint8_t *data, size_t data_len,
+                                            const uint8_t *sig, size_t sig_len);
+ARCA_MUST_CHECK arca_status arca_kms_encrypt(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                             const arca_mechanism *m, const uint8_t *data, size_t data_len,
+                                             arca_builder *out);
+ARCA_MUST_CHECK arca_status arca_kms_decrypt(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                             const arca_mechanism *m, const uint8_t *data, size_t data_len,
+                                             arca_builder *out);
+/* Wrap key `target` under `wrapping` (needs CKA_WRAP on wrapping and
+ * CKA_EXTRACTABLE on target; audited as an export). */
+ARCA_MUST_CHECK arca_status arca_kms_wrap(arca_kms *kms, arca_kms_session *sess, const arca_object_id *wrapping,
+                                          const arca_mechanism *m, const arca_object_id *target, arca_builder *out);
+ARCA_MUST_CHECK arca_status arca_kms_unwrap(arca_kms *kms, arca_kms_session *sess, const arca_object_id *unwrapping,
+                                            const arca_mechanism *m, const uint8_t *wrapped, size_t wrapped_len,
+                                            const arca_attr *tmpl, size_t num_attrs, arca_object_id *out_id);
+/* ECDH (CKM_ECDH1_DERIVE) and HKDF (CKM_HKDF_DERIVE) into a new secret key
+ * object described by tmpl (CKA_KEY_TYPE, CKA_VALUE_LEN). */
+ARCA_MUST_CHECK arca_status arca_kms_derive(arca_kms *kms, arca_kms_session *sess, const arca_object_id *base,
+                                            const arca_mechanism *m, const arca_attr *tmpl, size_t num_attrs,
+                                            arca_object_id *out_id);
+ARCA_MUST_CHECK arca_status arca_kms_random(arca_kms *kms, arca_kms_session *sess, size_t len, arca_builder *out);
+
+/* Walk the whole audit chain; ARCA_OK with the record count, or
+ * ARCA_ERR_INTEGRITY naming (in the log) the first bad sequence number.
+ * Needs a login (any role). */
+ARCA_MUST_CHECK arca_status arca_kms_audit_verify(arca_kms *kms, arca_kms_session *sess, uint64_t *out_records);
+
+/* Counters for status and tests. */
+typedef struct arca_kms_stats {
+    uint64_t cache_bytes;
+    uint64_t cache_objects;
+    uint64_t unseal_count;
+    uint64_t audit_records;
+} arca_kms_stats;
+void arca_kms_get_stats(arca_kms *kms, arca_kms_stats *out);
+
+#endif

@@ -1,0 +1,74 @@
+/* The audit chain: one record per operation that touches a key, each
+ * authenticated by the enclave (HMAC-SHA256 under a key derived from the
+ * sealing root) and hash-chained to the one before.
+ *
+ * Record (stored in ARCA_DB_AUDIT under u64 BE seq):
+ *   u16 format(1) | u64 seq | u64 time_ms | u16 op | u32 status |
+ *   object_id[16] | u16-prefixed partition | u16-prefixed actor |
+ *   u16-prefixed detail | prev_hash[32] | mac[32]
+ * mac = HMAC(audit key, everything before mac); the record's hash =
+ * SHA-256(whole record), and is the next record's prev_hash. The first
+ * record's prev_hash is all zero. Records never hold secrets, PINs or
+ * plaintext. */
+#ifndef ARCA_ENCLAVE_AUDIT_H
+#define ARCA_ENCLAVE_AUDIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arca/kms.h"
+#include "arca/sealing.h"
+#include "arca/status.h"
+#include "arca/store_api.h"
+
+typedef enum arca_audit_op {
+    ARCA_AUDIT_INITIALISE = 1,
+    ARCA_AUDIT_PARTITION_CREATE,
+    ARCA_AUDIT_LOGIN,
+    ARCA_AUDIT_LOGIN_FAILED,
+    ARCA_AUDIT_PIN_CHANGE,
+    ARCA_AUDIT_GENERATE,
+    ARCA_AUDIT_GENERATE_PAIR,
+    ARCA_AUDIT_IMPORT,
+    ARCA_AUDIT_SET_ATTRIBUTES,
+    ARCA_AUDIT_DESTROY,
+    ARCA_AUDIT_ROTATE,
+    ARCA_AUDIT_SIGN,
+    ARCA_AUDIT_VERIFY,
+    ARCA_AUDIT_ENCRYPT,
+    ARCA_AUDIT_DECRYPT,
+    ARCA_AUDIT_WRAP,   /* an export */
+    ARCA_AUDIT_UNWRAP,
+    ARCA_AUDIT_DERIVE,
+    ARCA_AUDIT_GET_VALUE, /* an export of an extractable, non-sensitive value */
+} arca_audit_op;
+
+typedef struct arca_audit_event {
+    uint16_t op;       /* arca_audit_op */
+    arca_status status; /* outcome */
+    const uint8_t *object_id; /* [16] or NULL */
+    const char *partition;    /* may be NULL */
+    const char *actor;        /* role/identity text, may be NULL */
+    const char *detail;       /* short text (mechanism name...), never secret; may be NULL */
+} arca_audit_event;
+
+typedef struct arca_audit arca_audit;
+
+/* Load the chain head (the last record, whose MAC is checked). */
+ARCA_MUST_CHECK arca_status arca_audit_open(arca_sealing *sealing, const arca_store_ops *store, arca_audit **out);
+void arca_audit_free(arca_audit *a);
+
+/* Lifecycle operations put their audit record in the same transaction as
+ * the change: begin() builds the record and takes the chain lock; the
+ * caller adds *out_op to its commit and then calls end() with the commit's
+ * outcome (which releases the lock and advances the head only on ARCA_OK).
+ * The op's buffers stay valid until end(). */
+ARCA_MUST_CHECK arca_status arca_audit_begin(arca_audit *a, const arca_audit_event *ev, arca_store_op *out_op);
+void arca_audit_end(arca_audit *a, arca_status commit_status);
+/* Append a record on its own (key use). */
+ARCA_MUST_CHECK arca_status arca_audit_append(arca_audit *a, const arca_audit_event *ev);
+/* Verify the whole stored chain (scanning in pages). */
+ARCA_MUST_CHECK arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records);
+uint64_t arca_audit_count(arca_audit *a);
+
+#endif
