@@ -1,0 +1,97 @@
+# Shared helpers for the integration tests: each test runs a real arcad and
+# arca-enclave (two processes) in its own temporary state directory and
+# talks to them only through kms-client, the path clients use.
+set -euo pipefail
+
+: "${ARCA_BUILD_DIR:?ARCA_BUILD_DIR must point at the build directory}"
+BIN_ARCAD=$ARCA_BUILD_DIR/appliance/arcad
+BIN_ENCLAVE=$ARCA_BUILD_DIR/enclave_kms/arca-enclave
+BIN_CLIENT=$ARCA_BUILD_DIR/client/kms-client
+BIN_MEMSCAN=$ARCA_BUILD_DIR/tests/memscan
+BIN_STORETOOL=$ARCA_BUILD_DIR/tests/store_tool
+
+T=$(mktemp -d /tmp/arca-it.XXXXXX)
+STATE=$T/state
+CONF=$T/arcad.conf
+export ARCA_SOCKET=$T/arcad.sock
+export ARCA_ADMIN_PIN=admin-pin-1234
+export ARCA_SO_PIN=so-pin-1234
+export ARCA_PIN=user-pin-1234
+ARCAD_PID=
+ARCAD_LOG=$T/arcad.log
+
+cleanup() {
+  local rc=$?
+  if [ -n "${ARCAD_PID:-}" ] && kill -0 "$ARCAD_PID" 2>/dev/null; then
+    kill -TERM "$ARCAD_PID" 2>/dev/null || true
+    wait "$ARCAD_PID" 2>/dev/null || true
+  fi
+  if [ $rc -ne 0 ]; then
+    echo "---- arcad log ($ARCAD_LOG) ----"; tail -n 60 "$ARCAD_LOG" 2>/dev/null || true
+  fi
+  rm -rf "$T"
+  exit $rc
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+pass() { echo "ok: $*"; }
+
+write_conf() { # extra config lines as arguments
+  {
+    echo "state_dir = $STATE"
+    echo "listen_socket = $ARCA_SOCKET"
+    echo "enclave_image = $BIN_ENCLAVE"
+    for l in "$@"; do echo "$l"; done
+  } >"$CONF"
+}
+
+arcad_init() { "$BIN_ARCAD" -c "$CONF" init >>"$ARCAD_LOG" 2>&1 || fail "arcad init failed"; }
+
+# Start arcad in the background and wait for its ready line.
+arcad_start() {
+  : >"$ARCAD_LOG.cur"
+  "$BIN_ARCAD" -c "$CONF" >"$ARCAD_LOG.cur" 2>&1 &
+  ARCAD_PID=$!
+  for _ in $(seq 1 200); do
+    if grep -q "arcad: ready" "$ARCAD_LOG.cur"; then cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"; return 0; fi
+    kill -0 "$ARCAD_PID" 2>/dev/null || { cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"; fail "arcad exited during start"; }
+    sleep 0.05
+  done
+  cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"
+  fail "arcad did not become ready"
+}
+
+arcad_stop() {
+  kill -TERM "$ARCAD_PID"
+  local rc=0
+  wait "$ARCAD_PID" || rc=$?
+  cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"
+  [ $rc -eq 0 ] || fail "arcad exited with $rc on SIGTERM"
+  ARCAD_PID=
+}
+
+enclave_pid() { pgrep -P "$ARCAD_PID" -f arca-enclave | head -n1; }
+
+kc() { "$BIN_CLIENT" "$@"; }
+kcp() { "$BIN_CLIENT" -p "${PARTITION:-p1}" "$@"; }
+
+# Run a command that must fail with the given ARCA_ERR_* name on stderr.
+expect_error() {
+  local err=$1; shift
+  local out rc=0
+  out=$("$@" 2>&1) || rc=$?
+  [ $rc -ne 0 ] || fail "expected $err, but '$*' succeeded: $out"
+  grep -q "$err" <<<"$out" || fail "expected $err from '$*', got: $out"
+}
+
+# A fresh appliance with one partition p1 (admin, SO and user PINs above).
+fresh_appliance() {
+  write_conf "$@"
+  arcad_init
+  arcad_start
+  kc init >/dev/null
+  kc partition create p1 >/dev/null
+}
+
+first_field() { awk '{print $1}'; }

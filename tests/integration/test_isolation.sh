@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# The running arca-enclave is its own process, not dumpable, under a
+# seccomp filter, as another user, with no files open beyond its channel.
+. "$(dirname "$0")/lib.sh"
+fresh_appliance "enclave_user = nobody"
+
+EPID=$(enclave_pid)
+[ -n "$EPID" ] || fail "no enclave process"
+[ "$EPID" != "$ARCAD_PID" ] || fail "enclave is not a separate process"
+grep -E '^Seccomp:' /proc/$EPID/status
+grep -qE '^Seccomp:[[:space:]]+2$' /proc/$EPID/status || fail "no seccomp filter in force"
+pass "enclave has a seccomp filter (Seccomp: 2)"
+
+uid=$(awk '/^Uid:/{print $2}' /proc/$EPID/status)
+[ "$uid" = "$(id -u nobody)" ] || fail "enclave runs as uid $uid, not nobody"
+# A non-dumpable process's /proc files belong to root, not to its own user.
+owner=$(stat -c %U /proc/$EPID/status)
+[ "$owner" = root ] || fail "/proc/$EPID/status owned by $owner: the enclave is dumpable"
+limit=$(awk '/^Max core file size/{print $5}' /proc/$EPID/limits)
+[ "$limit" = 0 ] || fail "enclave core limit is $limit"
+pass "enclave runs as nobody, is not dumpable, core size limit 0"
+
+# No file is open but stdio, the channel, and at most the counter file.
+for fd in /proc/$EPID/fd/*; do
+  n=${fd##*/}
+  [ "$n" -le 2 ] && continue
+  t=$(readlink "$fd")
+  case $t in
+    socket:*|anon_inode:*|*/dev-counter|/dev/null) ;;
+    *) fail "enclave holds fd $n -> $t" ;;
+  esac
+done
+pass "enclave holds no file other than its channel and counter"
+
+# The enclave keeps working under the filter.
+kcp key generate --type ec --label iso >/dev/null || fail "generate under seccomp"
+grep -qE '^Seccomp:[[:space:]]+2$' /proc/$EPID/status || fail "enclave died"
+pass "enclave serves requests under the filter"
