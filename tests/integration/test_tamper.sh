@@ -28,8 +28,16 @@ e=$(kcp key generate --type aes --label e | first_field) || fail "store no longe
 kcp encrypt "$e" --mech aes-gcm --in "$T/msg" --out "$T/e.ct" || fail "new key unusable"
 pass "other objects keep working"
 
-# A forged blind-index entry (the host claims object a has label e) does
-# not make find return it.
-n=$(kcp key list --label e | wc -l)
-[ "$n" -eq 1 ] || fail "find by label e returned $n objects"
+# Forged blind-index entries (the host copies every index entry of e so
+# that they point at f) do not make find return f.
+f=$(kcp key generate --type aes --label f | first_field)
+arcad_stop
+"$BIN_STORETOOL" "$STATE/store" list index | awk '{print $1}' | grep "$e\$" >"$T/eidx"
+[ -s "$T/eidx" ] || fail "no index entries for e"
+: >"$T/empty"
+while read -r k; do "$BIN_STORETOOL" "$STATE/store" put index "${k%$e}$f" "$T/empty"; done <"$T/eidx"
+arcad_start
+out=$(kcp key list --label e)
+[ "$(wc -l <<<"$out")" -eq 1 ] || fail "find by label e returned: $out"
+grep -q "^$e " <<<"$out" || fail "find by label e did not return e: $out"
 pass "find returns only objects whose sealed attributes match"

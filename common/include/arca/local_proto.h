@@ -1,0 +1,170 @@
+/* The local request protocol between clients (libarca-client) and
+ * arca-enclave, over the unix socket that arcad accepts and hands to the
+ * enclave. arcad never parses it. Specified in docs/protocol.md; this is
+ * its one codec, shared by both ends.
+ *
+ * Frame    = u32 payload_len (big-endian, <= ARCA_LP_FRAME_MAX) || payload
+ * Request  = u16 version (1) | u16 op | op-specific body
+ * Response = u32 arca_status | body (ARCA_OK: op-specific;
+ *            otherwise a u16-prefixed short message, never a secret)
+ *
+ * The types here mirror arca_attr / arca_mechanism of enclave_kms (this
+ * library sits below the enclave and may not include its headers); the
+ * enclave's dispatcher converts them field by field. Decoders borrow from
+ * the input: every pointer in a decoded struct points into the decoded
+ * buffer, which must outlive the struct. */
+#ifndef ARCA_LOCAL_PROTO_H
+#define ARCA_LOCAL_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arca/builder.h"
+#include "arca/cursor.h"
+#include "arca/status.h"
+
+#define ARCA_LP_VERSION 1u
+#define ARCA_LP_FRAME_MAX (1u << 20) /* 1 MiB payload */
+#define ARCA_LP_MAX_ATTRS 64u        /* per template */
+#define ARCA_LP_ATTR_VALUE_MAX (16u * 1024u) /* = ARCA_ATTR_VALUE_MAX */
+#define ARCA_LP_DATA_MAX (256u * 1024u)      /* = ARCA_DATA_MAX */
+#define ARCA_LP_PIN_MAX 128u                 /* = ARCA_PIN_MAX */
+#define ARCA_LP_NAME_MAX 64u                 /* = ARCA_PARTITION_NAME_MAX */
+#define ARCA_LP_FIND_MAX 4096u               /* ids per FIND */
+#define ARCA_LP_MESSAGE_MAX 256u             /* error message bytes */
+#define ARCA_LP_IV_MAX 64u
+#define ARCA_LP_ID_LEN 16u
+
+typedef enum arca_lp_op {
+    ARCA_LP_INITIALISE = 1,
+    ARCA_LP_LOGIN = 2,
+    ARCA_LP_LOGOUT = 3,
+    ARCA_LP_PARTITION_CREATE = 4,
+    ARCA_LP_PARTITION_LIST = 5,
+    ARCA_LP_INIT_USER_PIN = 6,
+    ARCA_LP_GENERATE_KEY = 7,
+    ARCA_LP_GENERATE_KEY_PAIR = 8,
+    ARCA_LP_CREATE_OBJECT = 9,
+    ARCA_LP_FIND = 10,
+    ARCA_LP_GET_ATTRIBUTE = 11,
+    ARCA_LP_SET_ATTRIBUTES = 12,
+    ARCA_LP_DESTROY = 13,
+    ARCA_LP_ROTATE = 14,
+    ARCA_LP_SIGN = 15,
+    ARCA_LP_VERIFY = 16,
+    ARCA_LP_ENCRYPT = 17,
+    ARCA_LP_DECRYPT = 18,
+    ARCA_LP_WRAP = 19,
+    ARCA_LP_UNWRAP = 20,
+    ARCA_LP_DERIVE = 21,
+    ARCA_LP_RANDOM = 22,
+    ARCA_LP_AUDIT_VERIFY = 23,
+    ARCA_LP_STATUS = 24,
+    ARCA_LP_OP_MAX = 24,
+} arca_lp_op;
+
+/* Borrowed bytes. */
+typedef struct arca_lp_bytes {
+    const uint8_t *data;
+    size_t len;
+} arca_lp_bytes;
+
+typedef struct arca_lp_attr {
+    uint32_t type;
+    const uint8_t *value;
+    size_t len;
+} arca_lp_attr;
+
+typedef struct arca_lp_template {
+    arca_lp_attr attrs[ARCA_LP_MAX_ATTRS];
+    size_t num;
+} arca_lp_template;
+
+typedef struct arca_lp_mechanism {
+    uint32_t type, hash, mgf, salt_len, tag_bits;
+    arca_lp_bytes iv, aad, label, salt, info, public_data;
+} arca_lp_mechanism;
+
+/* One request; which fields an op uses (and in which wire order) is fixed
+ * per op, see docs/protocol.md. Unused fields are ignored by the encoder
+ * and zero after decoding. */
+typedef struct arca_lp_request {
+    uint16_t op;                /* arca_lp_op */
+    arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE: name */
+    uint8_t role;               /* LOGIN: arca_role value */
+    arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new */
+    arca_lp_bytes pin2;         /* PARTITION_CREATE: user PIN */
+    uint32_t mech_type;         /* GENERATE_KEY(_PAIR): CKM_* */
+    arca_lp_mechanism mech;     /* SIGN ... DERIVE */
+    arca_lp_template tmpl;      /* templates; GENERATE_KEY_PAIR: public */
+    arca_lp_template tmpl2;     /* GENERATE_KEY_PAIR: private */
+    uint8_t id[ARCA_LP_ID_LEN]; /* the object operated on (WRAP: wrapping key) */
+    uint8_t id2[ARCA_LP_ID_LEN]; /* WRAP: target */
+    uint32_t value;             /* GET_ATTRIBUTE: type; FIND: max; RANDOM: length */
+    arca_lp_bytes data;         /* SIGN/VERIFY/ENCRYPT/DECRYPT input, UNWRAP wrapped key */
+    arca_lp_bytes sig;          /* VERIFY */
+} arca_lp_request;
+
+/* Encode a request payload (without the frame length). ARCA_ERR_ARGS for
+ * an unknown op, ARCA_ERR_TOO_LARGE when a field is over its cap. */
+ARCA_MUST_CHECK arca_status arca_lp_request_encode(const arca_lp_request *req, arca_builder *b);
+/* Decode a request payload into *out (zeroed first; borrows from c).
+ * ARCA_ERR_DECODE for short/trailing/malformed input, a wrong version, an
+ * unknown op, a NUL inside a PIN or name; ARCA_ERR_TOO_LARGE when a count
+ * or length exceeds its cap. */
+ARCA_MUST_CHECK arca_status arca_lp_request_decode(arca_cursor *c, arca_lp_request *out);
+
+/* Shape of a successful response body, by op. */
+typedef enum arca_lp_shape {
+    ARCA_LP_SHAPE_EMPTY = 1,   /* nothing */
+    ARCA_LP_SHAPE_ID,          /* id[16] */
+    ARCA_LP_SHAPE_ID_PAIR,     /* public id[16] | private id[16] */
+    ARCA_LP_SHAPE_BYTES,       /* u32-prefixed bytes */
+    ARCA_LP_SHAPE_IDS,         /* u32 count | id[16] * count */
+    ARCA_LP_SHAPE_NAMES,       /* u32 count | u16-prefixed name * count */
+    ARCA_LP_SHAPE_U64,         /* u64 */
+    ARCA_LP_SHAPE_PAIRS,       /* u32 count | (u16-prefixed key, u16-prefixed value) * count */
+} arca_lp_shape;
+
+/* 0 for an unknown op. */
+arca_lp_shape arca_lp_op_shape(uint16_t op);
+const char *arca_lp_op_name(uint16_t op);
+
+/* A decoded response. For list shapes, `list` is a cursor over the
+ * already-validated items and num_items their count. */
+typedef struct arca_lp_response {
+    uint32_t status;       /* arca_status */
+    arca_lp_bytes message; /* status != ARCA_OK */
+    uint8_t id[ARCA_LP_ID_LEN];
+    uint8_t id2[ARCA_LP_ID_LEN];
+    arca_lp_bytes data;
+    uint64_t u64;
+    arca_cursor list;
+    uint32_t num_items;
+} arca_lp_response;
+
+/* Encoders of response payloads: a successful one starts with
+ * arca_lp_response_begin (u32 ARCA_OK) and continues with the body; an
+ * error is the status and a short message (truncated to
+ * ARCA_LP_MESSAGE_MAX). */
+ARCA_MUST_CHECK arca_status arca_lp_response_begin(arca_builder *b);
+ARCA_MUST_CHECK arca_status arca_lp_response_error(arca_builder *b, arca_status st, const char *message);
+
+/* Decode a response to `op` (its shape decides the body). ARCA_ERR_DECODE
+ * for short/trailing/malformed input or a status value out of range,
+ * ARCA_ERR_TOO_LARGE for counts/lengths over their caps. */
+ARCA_MUST_CHECK arca_status arca_lp_response_decode(arca_cursor *c, uint16_t op, arca_lp_response *out);
+
+/* Frames over a stream fd. write: all or ARCA_ERR_IO (EPIPE etc. without
+ * SIGPIPE on sockets). read: blocks up to timeout_ms (< 0: forever) for
+ * each chunk; ARCA_ERR_CHANNEL on EOF before the first byte (a clean
+ * close), ARCA_ERR_IO on errors or EOF mid-frame, ARCA_ERR_TIMEOUT,
+ * ARCA_ERR_FRAME_SIZE for a length over max_len (nothing allocated). The
+ * payload lands in secret memory if `secret` (free with arca_secmem_free)
+ * else on the heap (free()); a zero-length payload gives *out = NULL. */
+ARCA_MUST_CHECK arca_status arca_lp_frame_write(int fd, const uint8_t *payload, size_t len);
+ARCA_MUST_CHECK arca_status arca_lp_frame_read(int fd, size_t max_len, int timeout_ms, bool secret, uint8_t **out,
+                                               size_t *out_len);
+
+#endif
