@@ -37,11 +37,14 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
-write_conf() { # extra config lines as arguments
+write_conf() { # extra config lines as arguments; an extra line replaces a default of the same key
+  local defaults=("state_dir = $STATE" "listen_socket = $ARCA_SOCKET" "enclave_image = $BIN_ENCLAVE")
   {
-    echo "state_dir = $STATE"
-    echo "listen_socket = $ARCA_SOCKET"
-    echo "enclave_image = $BIN_ENCLAVE"
+    for d in "${defaults[@]}"; do
+      local k=${d%% =*} skip=
+      for l in "$@"; do [ "${l%% =*}" = "$k" ] && skip=1; done
+      [ -n "$skip" ] || echo "$d"
+    done
     for l in "$@"; do echo "$l"; done
   } >"$CONF"
 }
