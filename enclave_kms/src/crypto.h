@@ -46,7 +46,11 @@ size_t arca_key_bits(const arca_key *k);      /* AES/generic: value bits; RSA mo
 size_t arca_key_mem_estimate(const arca_key *k); /* bytes, for the cache budget */
 
 /* Serialise for sealing: a self-describing encoding (secret builder!) and
- * back. Round-trips exactly; the decoder treats its input as hostile. */
+ * back. Round-trips exactly; the decoder treats its input as hostile.
+ * Encoding: u8 kind (1 AES, 2 generic secret: raw value follows; 3 private:
+ * PKCS#8 DER; 4 public: SPKI DER). The decoder consumes the whole cursor
+ * (pass a sub-cursor if the key is embedded) and fails with ARCA_ERR_DECODE
+ * on anything malformed. */
 ARCA_MUST_CHECK arca_status arca_key_serialize(const arca_key *k, arca_builder *out);
 ARCA_MUST_CHECK arca_status arca_key_deserialize(arca_cursor *c, arca_key **out);
 
@@ -62,7 +66,10 @@ ARCA_MUST_CHECK arca_status arca_key_ec_params(const arca_key *k, arca_builder *
 ARCA_MUST_CHECK arca_status arca_key_ec_point(const arca_key *k, arca_builder *out);
 /* Raw secret value (for extractable secret keys). */
 ARCA_MUST_CHECK arca_status arca_key_secret_value(const arca_key *k, arca_builder *out);
-/* Key check value: first 3 bytes of AES-ECB(key, 0^16) (CKA_CHECK_VALUE); SHA-1 of public part otherwise. */
+/* Key check value (CKA_CHECK_VALUE), 3 bytes: AES-ECB(key, 0^16) for AES;
+ * SHA-1 of the value for generic secrets; SHA-1 of the SPKI DER for
+ * asymmetric keys. */
+ARCA_MUST_CHECK arca_status arca_key_check_value(const arca_key *k, arca_builder *out);
 
 /* Which usage attribute a mechanism needs is decided by the keystore. Here:
  * ARCA_ERR_MECHANISM for an unknown/unsupported mechanism,

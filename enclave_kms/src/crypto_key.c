@@ -189,9 +189,9 @@ arca_status arca_key_from_pkey(EVP_PKEY *pkey, bool has_private, arca_key **out)
 {
     arca_status st = ARCA_OK;
     arca_key *k = NULL;
-    uint32_t type;
+    uint32_t type = 0;
     const arca_curve *curve = NULL;
-    size_t bits;
+    size_t bits = 0;
 
     ARCA_ENSURE_OUT(pkey != NULL && out != NULL, ARCA_ERR_ARGS);
     if (EVP_PKEY_is_a(pkey, "RSA")) {
