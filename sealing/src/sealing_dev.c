@@ -10,6 +10,7 @@
  * enclave may not open files after start-up. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -79,8 +80,10 @@ static arca_status open_private_file(int dirfd, const char *state_dir, const cha
         return ARCA_ERR_SEED;
     }
     if ((sb.st_mode & 077) != 0) {
-        ARCA_ERROR("dev sealing: %s/%s: mode %o is accessible to group/other (must be 0600)", state_dir, name,
-                   (unsigned)(sb.st_mode & 07777));
+        char mode[8]; /* arca_log has no %o */
+        snprintf(mode, sizeof mode, "%04o", (unsigned)(sb.st_mode & 07777));
+        ARCA_ERROR("dev sealing: %s/%s: mode %s is accessible to group/other (must be 0600)", state_dir, name,
+                   mode);
         close(fd);
         return ARCA_ERR_SEED;
     }
