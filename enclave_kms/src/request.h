@@ -1,0 +1,36 @@
+/* The request dispatcher: one local-protocol request (docs/protocol.md) in,
+ * one response out, by calling the matching arca_kms_* function.
+ *
+ * All authentication and authorisation is arca_kms's: the dispatcher adds
+ * none and bypasses none, and has no debug-only entry points. It only
+ * decodes, converts and encodes. */
+#ifndef ARCA_ENCLAVE_REQUEST_H
+#define ARCA_ENCLAVE_REQUEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "arca/builder.h"
+#include "arca/kms.h"
+#include "arca/sealing.h"
+#include "arca/status.h"
+
+/* What the STATUS op reports besides the keystore's counters. Borrowed. */
+typedef struct arca_request_ctx {
+    arca_kms *kms;
+    const char *sealing_mode; /* "dev", "tpm" */
+    bool sealing_insecure;
+    const arca_enclave_identity *identity; /* may be NULL */
+} arca_request_ctx;
+
+/* Handle one request payload and write the response payload into resp (a
+ * secret builder: responses may carry key bytes or plaintext).
+ * Returns ARCA_OK when a response was produced for a well-formed request
+ * (whatever the operation's own outcome, which is in the response), or the
+ * decode status for a malformed request: then resp holds an error response
+ * and the caller sends it and closes the connection. Other failures
+ * (ARCA_ERR_NOMEM building the response) leave resp unusable. */
+ARCA_MUST_CHECK arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *sess,
+                                                const uint8_t *req, size_t req_len, arca_builder *resp);
+
+#endif
