@@ -302,6 +302,15 @@ static arca_status encode_result(uint16_t op, const result *res, arca_builder *r
     }
 }
 
+/* A response that could not be encoded (say, over the frame cap) becomes
+ * an error response in a fresh builder. */
+static arca_status restart_with_error(arca_builder *resp, arca_status why)
+{
+    arca_builder_cleanup(resp);
+    ARCA_GUARD(arca_builder_init_secret(resp, 64, ARCA_LP_FRAME_MAX));
+    return arca_lp_response_error(resp, why, NULL);
+}
+
 arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *sess, const uint8_t *req,
                                 size_t req_len, arca_builder *resp)
 {
@@ -324,6 +333,7 @@ arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *s
 
     if (r->op == ARCA_LP_STATUS) {
         st = encode_status(ctx, resp);
+        if (st != ARCA_OK) st = restart_with_error(resp, st);
         goto out;
     }
 
@@ -335,6 +345,7 @@ arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *s
         st = arca_lp_response_error(resp, op_st, NULL);
     } else {
         st = encode_result(r->op, &res, resp);
+        if (st != ARCA_OK) st = restart_with_error(resp, st);
     }
 
 out:

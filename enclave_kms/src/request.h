@@ -23,13 +23,15 @@ typedef struct arca_request_ctx {
     const arca_enclave_identity *identity; /* may be NULL */
 } arca_request_ctx;
 
-/* Handle one request payload and write the response payload into resp (a
- * secret builder: responses may carry key bytes or plaintext).
+/* Handle one request payload and write the response payload into resp (an
+ * empty secret builder with max_len ARCA_LP_FRAME_MAX: responses may carry
+ * key bytes or plaintext; it may be re-initialised when a result cannot be
+ * encoded and becomes an error response).
  * Returns ARCA_OK when a response was produced for a well-formed request
  * (whatever the operation's own outcome, which is in the response), or the
  * decode status for a malformed request: then resp holds an error response
- * and the caller sends it and closes the connection. Other failures
- * (ARCA_ERR_NOMEM building the response) leave resp unusable. */
+ * and the caller sends it and closes the connection. ARCA_ERR_NOMEM when
+ * not even an error response could be built: close without answering. */
 ARCA_MUST_CHECK arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *sess,
                                                 const uint8_t *req, size_t req_len, arca_builder *resp);
 
