@@ -6,7 +6,7 @@
 # package is already installed.
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl liblmdb-dev libseccomp-dev
-            libcbor-dev libp11-kit-dev libcmocka-dev)
+            libcbor-dev libp11-kit-dev libcmocka-dev bc)
 test_pkgs=(lmdb-utils procps xxd clang libclang-rt-14-dev)
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi

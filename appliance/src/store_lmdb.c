@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <lmdb.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>

@@ -101,7 +101,7 @@ int arca_ct_memcmp(const void *a, const void *b, size_t n)
 
 static void *map_secret(size_t len, int *err)
 {
-    int fd = (int)syscall(SYS_memfd_secret, (unsigned int)FD_CLOEXEC);
+    int fd = (int)syscall(SYS_memfd_secret, (unsigned int)O_CLOEXEC);
     if (fd < 0) {
         *err = errno;
         return NULL;

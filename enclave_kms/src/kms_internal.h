@@ -269,4 +269,24 @@ ARCA_MUST_CHECK arca_status kms_txn_put_object(arca_kms *kms, kms_txn *t, const 
 ARCA_MUST_CHECK arca_status kms_txn_delete_object(arca_kms *kms, kms_txn *t, const kms_object *o);
 void kms_id_hex(const arca_object_id *id, char out[2 * ARCA_OBJECT_ID_LEN + 1]);
 
+/* keygen.c: make new objects visible. Token objects: one commit holding
+ * their blobs, index entries and the audit record of ev; then cached.
+ * Session objects join the session. Takes the caller's references on
+ * success; on failure the caller still owns them. Assigns fresh ids and
+ * copies them to out_ids[num] (the objects may be evicted at once). */
+ARCA_MUST_CHECK arca_status kms_publish(arca_kms *kms, arca_kms_session *sess, kms_object **objs, size_t num,
+                                        uint16_t audit_op, const char *detail, size_t audit_index,
+                                        arca_object_id *out_ids);
+/* Generate fresh key material like `like` (same type and size). */
+ARCA_MUST_CHECK arca_status kms_key_generate_like(const arca_key *like, arca_key **out);
+
+/* find.c: walk the token objects of the session's partition listed under
+ * one blind index (type, v1 || v2), loading each (cache or unseal). Entries
+ * that are malformed, stale or point to missing or damaged blobs are
+ * skipped (the host may lie). cb returns false to stop. */
+typedef bool (*kms_index_cb)(kms_object *o, void *ctx);
+ARCA_MUST_CHECK arca_status kms_index_walk(arca_kms *kms, arca_kms_session *sess, uint32_t type, const uint8_t *v1,
+                                           size_t v1_len, const uint8_t *v2, size_t v2_len, kms_index_cb cb,
+                                           void *ctx);
+
 #endif

@@ -205,7 +205,8 @@ arca_status arca_sealing_seal(arca_sealing *s, const arca_blob_meta *meta, const
     ARCA_GUARD_OUT(arca_builder_add_u16(&b, SEAL_ALG_AES256GCM));
     ARCA_GUARD_OUT(arca_builder_add_u32(&b, SEAL_KEY_GENERATION_CURRENT));
     ARCA_GUARD_OUT(arca_builder_add_u16(&b, s->self.svn));
-    ARCA_GUARD_OUT(arca_builder_add_u16(&b, 0));
+    ARCA_GUARD_OUT(arca_builder_add_u16(&b, 0)); /* reserved */
+    ARCA_GUARD_OUT(arca_builder_add_u32(&b, 0)); /* flags */
     ARCA_GUARD_OUT(arca_builder_add_bytes(&b, meta->object_id, ARCA_OBJECT_ID_LEN));
     ARCA_GUARD_OUT(arca_builder_add_u64(&b, meta->object_version));
     ARCA_GUARD_OUT(arca_builder_add_u16(&b, meta->purpose));
@@ -248,6 +249,7 @@ static arca_status parse_blob(const uint8_t *blob, size_t blob_len, parsed_blob 
     arca_cursor c;
     const uint8_t *magic = NULL;
     uint16_t format = 0, alg = 0, reserved = 0;
+    uint32_t flags = 0;
 
     arca_cursor_init(&c, blob, blob_len);
     p->header = blob;
@@ -262,6 +264,8 @@ static arca_status parse_blob(const uint8_t *blob, size_t blob_len, parsed_blob 
     ARCA_GUARD(arca_cursor_get_u16(&c, &p->svn));
     ARCA_GUARD(arca_cursor_get_u16(&c, &reserved));
     ARCA_ENSURE(reserved == 0, ARCA_ERR_DECODE);
+    ARCA_GUARD(arca_cursor_get_u32(&c, &flags));
+    ARCA_ENSURE(flags == 0, ARCA_ERR_DECODE);
     ARCA_GUARD(arca_cursor_copy_bytes(&c, p->object_id, ARCA_OBJECT_ID_LEN));
     ARCA_GUARD(arca_cursor_get_u64(&c, &p->object_version));
     ARCA_GUARD(arca_cursor_get_u16(&c, &p->purpose));

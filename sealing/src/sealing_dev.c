@@ -10,6 +10,7 @@
  * enclave may not open files after start-up. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +33,7 @@
 
 typedef struct dev_state {
     arca_secret seed;
+    pthread_mutex_t counter_lock; /* counter_fd and counter */
     int counter_fd;
     uint64_t counter;
     EVP_PKEY *attest_key;
@@ -133,6 +135,7 @@ static void dev_close(void *state)
     if (d == NULL) return;
     arca_secret_free(&d->seed);
     if (d->counter_fd >= 0) close(d->counter_fd);
+    pthread_mutex_destroy(&d->counter_lock);
     EVP_PKEY_free(d->attest_key);
     free(d);
 }
@@ -149,6 +152,7 @@ static arca_status dev_open(const arca_sealing_config *cfg, void **out_state)
     d = calloc(1, sizeof *d);
     ARCA_ENSURE_OUT(d != NULL, ARCA_ERR_NOMEM);
     d->counter_fd = -1;
+    pthread_mutex_init(&d->counter_lock, NULL);
 
     /* The seed: straight from the file into secret memory. */
     ARCA_GUARD_OUT(open_private_file(dirfd, cfg->state_dir, DEV_SEED_FILE, O_RDONLY, DEV_SEED_LEN, &fd));
@@ -162,7 +166,9 @@ static arca_status dev_open(const arca_sealing_config *cfg, void **out_state)
     fd = -1;
 
     /* The counter: kept open for the life of the backend. */
-    d->counter_fd = openat(dirfd, DEV_COUNTER_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+    /* O_NONBLOCK: a FIFO planted here cannot hang start-up (no effect on a
+     * regular file, which is all that is accepted below). */
+    d->counter_fd = openat(dirfd, DEV_COUNTER_FILE, O_RDWR | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (d->counter_fd < 0) {
         ARCA_ERROR("dev sealing: %s/%s: cannot open: %s", cfg->state_dir, DEV_COUNTER_FILE, strerror(errno));
         st = ARCA_ERR_IO;
@@ -215,13 +221,16 @@ static const arca_secret *dev_seed(void *state)
 
 static arca_status dev_counter_read(void *state, uint64_t *out)
 {
-    *out = ((dev_state *)state)->counter;
+    dev_state *d = state;
+    pthread_mutex_lock(&d->counter_lock);
+    *out = d->counter;
+    pthread_mutex_unlock(&d->counter_lock);
     return ARCA_OK;
 }
 
-static arca_status dev_counter_increment(void *state, uint64_t *out_new)
+/* The file is the truth: memory moves only after pwrite + fsync succeed. */
+static arca_status counter_increment_locked(dev_state *d, uint64_t *out_new)
 {
-    dev_state *d = state;
     uint8_t buf[8];
     arca_builder b;
 
@@ -236,6 +245,15 @@ static arca_status dev_counter_increment(void *state, uint64_t *out_new)
     d->counter = next;
     *out_new = next;
     return ARCA_OK;
+}
+
+static arca_status dev_counter_increment(void *state, uint64_t *out_new)
+{
+    dev_state *d = state;
+    pthread_mutex_lock(&d->counter_lock);
+    arca_status st = counter_increment_locked(d, out_new);
+    pthread_mutex_unlock(&d->counter_lock);
+    return st;
 }
 
 static arca_status dev_evidence_create(void *state, const arca_enclave_identity *id,

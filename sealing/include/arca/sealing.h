@@ -11,8 +11,10 @@
  *
  * Sealed blob = header || ciphertext || tag(16); header (62 bytes):
  *   "ASB1" | u16 format(1) | u16 alg(1 = AES-256-GCM) | u32 key_generation |
- *   u16 svn | u16 reserved(0) | object_id[16] | u64 object_version |
- *   u16 purpose | u32 plaintext_len | iv[12]
+ *   u16 svn | u16 reserved(0) | u32 flags(0) | object_id[16] |
+ *   u64 object_version | u16 purpose | u32 plaintext_len | iv[12]
+ * (The u32 flags, must be zero, makes the fields add up to the 62 bytes of
+ * ARCA_SEALED_HEADER_LEN; it is reserved for future format options.)
  * AAD = header || caller's aad (e.g. the partition id). */
 #ifndef ARCA_SEALING_H
 #define ARCA_SEALING_H
@@ -78,7 +80,9 @@ void arca_sealing_free(arca_sealing *s);
 const char *arca_sealing_mode(const arca_sealing *s);
 bool arca_sealing_is_insecure(const arca_sealing *s);
 
-/* Seal pt for meta (object id, version, purpose). *out_blob is malloc'd. */
+/* Seal pt for meta (object id, version, purpose). *out_blob is malloc'd.
+ * ARCA_ERR_ARGS for an empty plaintext or an unknown purpose,
+ * ARCA_ERR_TOO_LARGE above ARCA_SEALED_MAX_PLAINTEXT. Thread-safe. */
 ARCA_MUST_CHECK arca_status arca_sealing_seal(arca_sealing *s, const arca_blob_meta *meta, const uint8_t *aad,
                                               size_t aad_len, const uint8_t *pt, size_t pt_len, uint8_t **out_blob,
                                               size_t *out_len);
@@ -86,7 +90,8 @@ ARCA_MUST_CHECK arca_status arca_sealing_seal(arca_sealing *s, const arca_blob_m
  * header does not match `expect` (object id, and purpose; the version is
  * returned in *out_meta), ARCA_ERR_DECODE for a malformed header,
  * ARCA_ERR_SVN when sealed by a higher SVN than ours. Plaintext lands in
- * secret memory. */
+ * secret memory (*out_pt is set only on success; free with
+ * arca_secret_free). expect is required; out_meta may be NULL. */
 ARCA_MUST_CHECK arca_status arca_sealing_unseal(arca_sealing *s, const arca_blob_meta *expect, const uint8_t *aad,
                                                 size_t aad_len, const uint8_t *blob, size_t blob_len,
                                                 arca_blob_meta *out_meta, arca_secret *out_pt);

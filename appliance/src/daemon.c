@@ -1,0 +1,744 @@
+/* arcad: init and the supervisor loop. See daemon.h.
+ *
+ * arcad never reads or writes a client's bytes: it accepts a connection,
+ * hands the descriptor to the enclave with ARCA_ECALL_CONNECTION and closes
+ * its copy. Everything else on the channel is the enclave's OCALLs on the
+ * store, which arcad serves from LMDB. */
+#include "daemon.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <pwd.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "arca/builder.h"
+#include "arca/channel.h"
+#include "arca/log.h"
+#include "launcher.h"
+#include "ocall.h"
+#include "store_lmdb.h"
+
+#define MIB ((uint64_t)1024 * 1024)
+#define ACCEPT_BATCH 64
+
+typedef struct handoff {
+    uint32_t req_id;
+    int64_t sent_ms;
+} handoff;
+
+typedef struct arcad_state {
+    const arca_config *cfg;
+    arca_store_lmdb *store;
+    const arca_store_ops *ops;
+    arca_enclave_image image;
+    arca_enclave_proc enc;
+    int listen_fd;
+    int sig_fd;
+    bool socket_created;
+    bool pidfile_created;
+    uint32_t next_req_id;
+    uint64_t next_conn_id;
+    /* supervision */
+    int fails;
+    int64_t first_fail_ms;
+    int64_t backoff_ms;
+    int64_t restart_at_ms; /* 0: no restart scheduled */
+    int64_t started_ms;
+    /* connections handed to the enclave and not yet acknowledged */
+    handoff *handoffs;
+    size_t num_handoffs;
+    int64_t last_busy_log_ms;
+} arcad_state;
+
+static int64_t now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static uint32_t next_req(arcad_state *d)
+{
+    d->next_req_id++;
+    if (d->next_req_id == 0) d->next_req_id = 1;
+    return d->next_req_id;
+}
+
+static void describe_exit(int status, char *buf, size_t len)
+{
+    if (WIFEXITED(status))
+        snprintf(buf, len, "exit code %d", WEXITSTATUS(status));
+    else if (WIFSIGNALED(status))
+        snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status), strsignal(WTERMSIG(status)));
+    else
+        snprintf(buf, len, "status 0x%x", (unsigned)status);
+}
+
+static int wait_child(pid_t pid)
+{
+    int status = 0;
+    while (waitpid(pid, &status, 0) < 0) {
+        if (errno != EINTR) return -1;
+    }
+    return status;
+}
+
+/* Make sure the enclave is gone; returns its wait status. */
+static int enclave_reap(arcad_state *d)
+{
+    int status = -1;
+    if (d->enc.chan_fd >= 0) close(d->enc.chan_fd);
+    d->enc.chan_fd = -1;
+    if (d->enc.pid > 0) {
+        pid_t r = waitpid(d->enc.pid, &status, WNOHANG);
+        if (r == 0) {
+            kill(d->enc.pid, SIGKILL);
+            status = wait_child(d->enc.pid);
+        }
+    }
+    d->enc.pid = -1;
+    d->num_handoffs = 0;
+    return status;
+}
+
+/* Launch the enclave and send START; on any failure the enclave is reaped.
+ * *out_enclave_status receives the enclave's answer when there was one. */
+static arca_status enclave_launch(arcad_state *d, bool initialise, arca_status *out_enclave_status)
+{
+    arca_status st = ARCA_OK;
+    uint8_t *payload = NULL;
+    size_t payload_len = 0;
+    arca_builder b;
+    *out_enclave_status = ARCA_OK;
+
+    arca_launch_params lp = {
+        .image = &d->image,
+        .user = d->cfg->enclave_user,
+        .cache_bytes = d->cfg->cache_size_mb * MIB,
+    };
+    ARCA_GUARD(arca_enclave_spawn(&lp, &d->enc));
+
+    arca_start_params sp = {
+        .sealing_mode = d->cfg->sealing_mode,
+        .state_dir = d->cfg->state_dir,
+        .image_sig = d->image.sig,
+        .image_sig_len = d->image.sig_len,
+        .cache_bytes = d->cfg->cache_size_mb * MIB,
+        .max_connections = d->cfg->max_connections,
+        .initialise_platform = initialise ? 1 : 0,
+    };
+    size_t cap = arca_frame_cap(ARCA_ECALL_START, false);
+    ARCA_GUARD_OUT(arca_builder_init(&b, 256, cap > 0 ? cap : 1));
+    st = arca_start_params_encode(&sp, &b);
+    if (st == ARCA_OK) st = arca_builder_finish(&b, &payload, &payload_len);
+    arca_builder_cleanup(&b);
+    ARCA_GUARD_OUT(st);
+
+    st = arca_ocall_ecall(d->ops, d->enc.chan_fd, ARCA_ECALL_START, next_req(d), payload, payload_len,
+                          ARCA_DAEMON_START_TIMEOUT_MS, out_enclave_status, NULL, NULL);
+    if (st == ARCA_ERR_TIMEOUT)
+        ARCA_ERROR("enclave did not answer START within %d s", ARCA_DAEMON_START_TIMEOUT_MS / 1000);
+    else if (st == ARCA_ERR_CHANNEL)
+        ARCA_ERROR("enclave closed the channel during START");
+    else if (st != ARCA_OK)
+        ARCA_ERROR("enclave sent a bad frame during START: %s", arca_status_name(st));
+    ARCA_GUARD_OUT(st);
+    if (*out_enclave_status != ARCA_OK) st = *out_enclave_status;
+out:
+    free(payload);
+    if (st != ARCA_OK && d->enc.pid > 0) {
+        int status = enclave_reap(d);
+        if (status >= 0) {
+            char how[96];
+            describe_exit(status, how, sizeof how);
+            ARCA_DEBUG("enclave ended: %s", how);
+        }
+    }
+    return st;
+}
+
+/* Ask the enclave to stop and wait for it (SIGKILL after the timeout). */
+static void enclave_stop(arcad_state *d)
+{
+    if (d->enc.pid <= 0) return;
+    int64_t deadline = now_ms() + ARCA_DAEMON_SHUTDOWN_TIMEOUT_MS;
+    if (d->enc.chan_fd >= 0 &&
+        arca_channel_send(d->enc.chan_fd, ARCA_ECALL_SHUTDOWN, 0, next_req(d), NULL, 0, -1) != ARCA_OK) {
+        close(d->enc.chan_fd);
+        d->enc.chan_fd = -1;
+    }
+    for (;;) {
+        int status;
+        pid_t r = waitpid(d->enc.pid, &status, WNOHANG);
+        if (r == d->enc.pid || (r < 0 && errno == ECHILD)) {
+            if (r == d->enc.pid) {
+                char how[96];
+                describe_exit(status, how, sizeof how);
+                ARCA_INFO("enclave stopped (%s)", how);
+            }
+            d->enc.pid = -1;
+            break;
+        }
+        int64_t left = deadline - now_ms();
+        if (left <= 0) {
+            ARCA_WARN("enclave did not stop within %d s; killing it", ARCA_DAEMON_SHUTDOWN_TIMEOUT_MS / 1000);
+            kill(d->enc.pid, SIGKILL);
+            (void)wait_child(d->enc.pid);
+            d->enc.pid = -1;
+            break;
+        }
+        /* Keep serving OCALLs: the enclave may flush state while stopping. */
+        struct pollfd pfd = {.fd = d->enc.chan_fd, .events = POLLIN};
+        int n = poll(&pfd, d->enc.chan_fd >= 0 ? 1 : 0, left < 50 ? (int)left : 50);
+        if (n > 0 && d->enc.chan_fd >= 0) {
+            arca_frame_header h;
+            uint8_t *p = NULL;
+            int fd = -1;
+            arca_status st = arca_channel_recv(d->enc.chan_fd, &h, &p, &fd);
+            if (st == ARCA_OK && fd < 0 && (h.flags & ARCA_FRAME_REPLY) == 0)
+                st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
+            if (fd >= 0) close(fd);
+            free(p);
+            if (st != ARCA_OK) {
+                close(d->enc.chan_fd);
+                d->enc.chan_fd = -1;
+            }
+        }
+    }
+    if (d->enc.chan_fd >= 0) close(d->enc.chan_fd);
+    d->enc.chan_fd = -1;
+}
+
+static void daemon_cleanup(arcad_state *d)
+{
+    enclave_stop(d);
+    if (d->listen_fd >= 0) close(d->listen_fd);
+    d->listen_fd = -1;
+    if (d->socket_created) unlink(d->cfg->listen_socket);
+    d->socket_created = false;
+    if (d->pidfile_created) {
+        char path[ARCA_CONFIG_MAX_PATH + 16];
+        snprintf(path, sizeof path, "%s/arcad.pid", d->cfg->state_dir);
+        unlink(path);
+    }
+    if (d->sig_fd >= 0) close(d->sig_fd);
+    d->sig_fd = -1;
+    arca_store_lmdb_close(d->store);
+    d->store = NULL;
+    arca_enclave_image_cleanup(&d->image);
+    free(d->handoffs);
+    d->handoffs = NULL;
+}
+
+static void daemon_setup(arcad_state *d, const arca_config *cfg)
+{
+    memset(d, 0, sizeof *d);
+    d->cfg = cfg;
+    d->enc.pid = -1;
+    d->enc.chan_fd = -1;
+    d->listen_fd = -1;
+    d->sig_fd = -1;
+    d->image.image_fd = -1;
+    d->backoff_ms = ARCA_DAEMON_BACKOFF_MIN_MS;
+}
+
+static bool state_dir_ok(const arca_config *cfg)
+{
+    struct stat sb;
+    if (stat(cfg->state_dir, &sb) != 0) {
+        int e = errno;
+        if (e == ENOENT)
+            ARCA_ERROR("arcad: refusing to start: state directory %s does not exist: run 'arcad -c %s init' first",
+                       cfg->state_dir, cfg->path);
+        else
+            ARCA_ERROR("arcad: refusing to start: state directory %s: %s", cfg->state_dir, strerror(e));
+        return false;
+    }
+    if (!S_ISDIR(sb.st_mode)) {
+        ARCA_ERROR("arcad: refusing to start: state_dir %s is not a directory", cfg->state_dir);
+        return false;
+    }
+    return true;
+}
+
+static bool open_store(arcad_state *d, unsigned flags)
+{
+    char path[ARCA_CONFIG_MAX_PATH + 8];
+    snprintf(path, sizeof path, "%s/store", d->cfg->state_dir);
+    if (!(flags & ARCA_STORE_LMDB_CREATE) && access(path, F_OK) != 0 && errno == ENOENT) {
+        ARCA_ERROR("arcad: refusing to start: no store at %s: run 'arcad -c %s init' first", path, d->cfg->path);
+        return false;
+    }
+    arca_status st = arca_store_lmdb_open(path, (size_t)(d->cfg->store_map_size_mb * MIB), flags, &d->store);
+    if (st != ARCA_OK) {
+        ARCA_ERROR("arcad: refusing to start: cannot open the store %s (%s)", path, arca_status_name(st));
+        return false;
+    }
+    d->ops = arca_store_lmdb_ops(d->store);
+    return true;
+}
+
+static bool load_image(arcad_state *d)
+{
+    char err[ARCA_LAUNCHER_ERR_LEN];
+    err[0] = '\0';
+    arca_status st = arca_enclave_image_load(d->cfg->enclave_image, d->cfg->enclave_signature,
+                                             d->cfg->has_enclave_signer ? d->cfg->enclave_signer : NULL, &d->image,
+                                             err, sizeof err);
+    if (st != ARCA_OK) {
+        ARCA_ERROR("arcad: refusing to start: %s", err[0] != '\0' ? err : arca_status_message(st));
+        return false;
+    }
+    char signer[65];
+    arca_hex(d->image.id.signer_id, 32, signer);
+    ARCA_INFO("enclave image %s verified (signer %s, product %u, svn %u%s)", d->image.path, signer,
+              (unsigned)d->image.id.product_id, (unsigned)d->image.id.svn, d->image.id.debug ? ", debug" : "");
+    return true;
+}
+
+static void refuse_enclave_status(arca_status st)
+{
+    ARCA_ERROR("arcad: enclave refused to start: %s (see the enclave's log above)", arca_status_name(st));
+}
+
+int arca_daemon_init(const arca_config *cfg)
+{
+    arcad_state d;
+    int rc = 1;
+    daemon_setup(&d, cfg);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (mkdir(cfg->state_dir, 0700) != 0 && errno != EEXIST) {
+        ARCA_ERROR("arcad: cannot create state directory %s: %s", cfg->state_dir, strerror(errno));
+        goto out;
+    }
+    if (!state_dir_ok(cfg)) goto out;
+    if (cfg->enclave_user[0] != '\0' && geteuid() == 0) {
+        struct passwd *pw = getpwnam(cfg->enclave_user);
+        if (pw == NULL) {
+            ARCA_ERROR("arcad: enclave_user '%s' does not exist", cfg->enclave_user);
+            goto out;
+        }
+        if (chown(cfg->state_dir, pw->pw_uid, pw->pw_gid) != 0) {
+            ARCA_ERROR("arcad: cannot chown %s to %s: %s", cfg->state_dir, cfg->enclave_user, strerror(errno));
+            goto out;
+        }
+    }
+    if (!load_image(&d)) goto out;
+    if (!open_store(&d, ARCA_STORE_LMDB_CREATE)) goto out;
+
+    arca_status enclave_st = ARCA_OK;
+    arca_status st = enclave_launch(&d, true, &enclave_st);
+    if (st != ARCA_OK) {
+        if (enclave_st == ARCA_ERR_EXISTS || enclave_st == ARCA_ERR_ALREADY_INITIALISED)
+            ARCA_ERROR("arcad: %s is already initialised (the enclave answered %s)", cfg->state_dir,
+                       arca_status_name(enclave_st));
+        else if (enclave_st != ARCA_OK)
+            refuse_enclave_status(enclave_st);
+        else
+            ARCA_ERROR("arcad: cannot initialise: the enclave did not start (%s)", arca_status_name(st));
+        goto out;
+    }
+    enclave_stop(&d);
+    ARCA_INFO("arcad: initialised %s (mode %s)", cfg->state_dir, cfg->sealing_mode);
+    rc = 0;
+out:
+    daemon_cleanup(&d);
+    return rc;
+}
+
+/* Refuse if another arcad answers on the socket; remove a stale one. */
+static bool open_listener(arcad_state *d)
+{
+    const char *path = d->cfg->listen_socket;
+    struct sockaddr_un sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sun_family = AF_UNIX;
+    if (strlen(path) >= sizeof sa.sun_path) {
+        ARCA_ERROR("arcad: refusing to start: listen_socket %s is too long", path);
+        return false;
+    }
+    memcpy(sa.sun_path, path, strlen(path) + 1);
+
+    struct stat sb;
+    if (lstat(path, &sb) == 0) {
+        if (!S_ISSOCK(sb.st_mode)) {
+            ARCA_ERROR("arcad: refusing to start: %s exists and is not a socket", path);
+            return false;
+        }
+        int probe = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        if (probe >= 0 && connect(probe, (struct sockaddr *)&sa, sizeof sa) == 0) {
+            close(probe);
+            ARCA_ERROR("arcad: refusing to start: another arcad is running on %s", path);
+            return false;
+        }
+        if (probe >= 0) close(probe);
+        ARCA_INFO("removing stale socket %s", path);
+        if (unlink(path) != 0) {
+            ARCA_ERROR("arcad: refusing to start: cannot remove stale socket %s: %s", path, strerror(errno));
+            return false;
+        }
+    }
+    d->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (d->listen_fd < 0) {
+        ARCA_ERROR("arcad: refusing to start: socket: %s", strerror(errno));
+        return false;
+    }
+    mode_t old = umask(0117); /* the socket is born 0660 */
+    int r = bind(d->listen_fd, (struct sockaddr *)&sa, sizeof sa);
+    int e = errno;
+    umask(old);
+    if (r != 0) {
+        ARCA_ERROR("arcad: refusing to start: cannot bind %s: %s", path, strerror(e));
+        return false;
+    }
+    d->socket_created = true;
+    if (chmod(path, 0660) != 0) {
+        ARCA_ERROR("arcad: refusing to start: chmod %s: %s", path, strerror(errno));
+        return false;
+    }
+    int backlog = d->cfg->max_connections < 4096 ? (int)d->cfg->max_connections : 4096;
+    if (listen(d->listen_fd, backlog) != 0) {
+        ARCA_ERROR("arcad: refusing to start: listen on %s: %s", path, strerror(errno));
+        return false;
+    }
+    return true;
+}
+
+static bool open_signals(arcad_state *d)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    if (sigprocmask(SIG_BLOCK, &set, NULL) != 0) return false;
+    d->sig_fd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (d->sig_fd < 0) {
+        ARCA_ERROR("arcad: signalfd: %s", strerror(errno));
+        return false;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    return true;
+}
+
+static bool write_pidfile(arcad_state *d)
+{
+    char path[ARCA_CONFIG_MAX_PATH + 16];
+    snprintf(path, sizeof path, "%s/arcad.pid", d->cfg->state_dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        ARCA_ERROR("arcad: cannot write pid file %s: %s", path, strerror(errno));
+        return false;
+    }
+    char buf[32];
+    int n = snprintf(buf, sizeof buf, "%d\n", (int)getpid());
+    bool ok = write(fd, buf, (size_t)n) == n;
+    close(fd);
+    if (!ok) {
+        ARCA_ERROR("arcad: cannot write pid file %s", path);
+        unlink(path);
+        return false;
+    }
+    d->pidfile_created = true;
+    return true;
+}
+
+/* Record one failure of the enclave; false when it is time to give up. */
+static bool schedule_restart(arcad_state *d)
+{
+    int64_t now = now_ms();
+    if (d->started_ms != 0 && now - d->started_ms >= ARCA_DAEMON_FAIL_WINDOW_MS) {
+        d->fails = 0; /* it ran well for a while: start counting afresh */
+        d->backoff_ms = ARCA_DAEMON_BACKOFF_MIN_MS;
+    }
+    d->started_ms = 0;
+    if (d->fails == 0 || now - d->first_fail_ms > ARCA_DAEMON_FAIL_WINDOW_MS) {
+        d->fails = 0;
+        d->first_fail_ms = now;
+    }
+    d->fails++;
+    if (d->fails >= ARCA_DAEMON_MAX_FAILS) {
+        ARCA_ERROR("arcad: the enclave failed %d times in a row within %d s; giving up", d->fails,
+                   ARCA_DAEMON_FAIL_WINDOW_MS / 1000);
+        return false;
+    }
+    d->restart_at_ms = now + d->backoff_ms;
+    ARCA_INFO("restarting the enclave in %lld ms (failure %d)", (long long)d->backoff_ms, d->fails);
+    d->backoff_ms *= 2;
+    if (d->backoff_ms > ARCA_DAEMON_BACKOFF_MAX_MS) d->backoff_ms = ARCA_DAEMON_BACKOFF_MAX_MS;
+    return true;
+}
+
+static bool enclave_died(arcad_state *d, const char *why)
+{
+    int status = enclave_reap(d);
+    char how[96];
+    if (status >= 0)
+        describe_exit(status, how, sizeof how);
+    else
+        snprintf(how, sizeof how, "unknown");
+    ARCA_ERROR("enclave exited (%s%s%s); restarting", how, why != NULL ? ", " : "", why != NULL ? why : "");
+    return schedule_restart(d);
+}
+
+static bool try_restart(arcad_state *d)
+{
+    d->restart_at_ms = 0;
+    arca_status enclave_st = ARCA_OK;
+    arca_status st = enclave_launch(d, false, &enclave_st);
+    if (st != ARCA_OK) {
+        if (enclave_st != ARCA_OK)
+            ARCA_ERROR("enclave refused to start: %s", arca_status_name(enclave_st));
+        else
+            ARCA_ERROR("enclave restart failed: %s", arca_status_name(st));
+        return schedule_restart(d);
+    }
+    d->started_ms = now_ms();
+    ARCA_INFO("enclave restarted (pid %d)", (int)d->enc.pid);
+    return true;
+}
+
+static void expire_handoffs(arcad_state *d, int64_t now)
+{
+    size_t j = 0;
+    for (size_t i = 0; i < d->num_handoffs; i++)
+        if (now - d->handoffs[i].sent_ms < ARCA_DAEMON_HANDOFF_EXPIRY_MS) d->handoffs[j++] = d->handoffs[i];
+    d->num_handoffs = j;
+}
+
+/* Accept pending connections and hand them over. false: channel broken. */
+static bool accept_connections(arcad_state *d)
+{
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
+                ARCA_WARN("accept on %s: %s", d->cfg->listen_socket, strerror(errno));
+            return true;
+        }
+        int64_t now = now_ms();
+        expire_handoffs(d, now);
+        if (d->num_handoffs >= d->cfg->max_connections) {
+            if (now - d->last_busy_log_ms >= 1000) {
+                ARCA_WARN("max_connections (%u) reached: closing new connections", d->cfg->max_connections);
+                d->last_busy_log_ms = now;
+            }
+            close(fd);
+            continue;
+        }
+        char peer[96];
+        struct ucred cred;
+        socklen_t cred_len = sizeof cred;
+        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
+            snprintf(peer, sizeof peer, "unix:pid=%d,uid=%u", (int)cred.pid, (unsigned)cred.uid);
+        else
+            snprintf(peer, sizeof peer, "unix:unknown");
+
+        uint64_t conn_id = ++d->next_conn_id;
+        uint8_t buf[8 + 2 + sizeof peer];
+        arca_builder b;
+        arca_builder_init_fixed(&b, buf, sizeof buf);
+        if (arca_builder_add_u64(&b, conn_id) != ARCA_OK ||
+            arca_builder_add_u16_prefixed(&b, peer, strlen(peer)) != ARCA_OK) {
+            close(fd);
+            continue;
+        }
+        uint32_t req_id = next_req(d);
+        arca_status st = arca_channel_send(d->enc.chan_fd, ARCA_ECALL_CONNECTION, 0, req_id, buf, b.len, fd);
+        close(fd); /* the enclave owns it now */
+        if (st != ARCA_OK) return false;
+        d->handoffs[d->num_handoffs].req_id = req_id;
+        d->handoffs[d->num_handoffs].sent_ms = now;
+        d->num_handoffs++;
+        ARCA_DEBUG("connection %llu (%s) handed to the enclave", (unsigned long long)conn_id, peer);
+    }
+    return true;
+}
+
+static void handle_reply(arcad_state *d, const arca_frame_header *h, const uint8_t *p)
+{
+    arca_status st;
+    const uint8_t *body;
+    size_t body_len;
+    if (arca_ocall_reply_split(p, h->payload_len, &st, &body, &body_len) != ARCA_OK) {
+        ARCA_WARN("malformed reply 0x%x to request %u", h->type, h->request_id);
+        return;
+    }
+    for (size_t i = 0; i < d->num_handoffs; i++) {
+        if (d->handoffs[i].req_id == h->request_id) {
+            d->handoffs[i] = d->handoffs[--d->num_handoffs];
+            break;
+        }
+    }
+    if (st != ARCA_OK) ARCA_DEBUG("enclave answered request %u with %s", h->request_id, arca_status_name(st));
+}
+
+/* One frame from the enclave. false: the enclave is broken or gone. */
+static bool handle_channel(arcad_state *d, const char **why)
+{
+    arca_frame_header h;
+    uint8_t *p = NULL;
+    int fd = -1;
+    arca_status st = arca_channel_recv(d->enc.chan_fd, &h, &p, &fd);
+    if (st == ARCA_ERR_CHANNEL) {
+        *why = "channel closed";
+        return false;
+    }
+    if (st != ARCA_OK) {
+        ARCA_ERROR("bad frame from the enclave (type 0x%x, %u bytes): %s; treating the enclave as broken", h.type,
+                   h.payload_len, arca_status_name(st));
+        *why = "bad frame";
+        return false;
+    }
+    bool ok = true;
+    if (fd >= 0) {
+        close(fd);
+        ARCA_ERROR("enclave sent a file descriptor with frame 0x%x; treating the enclave as broken", h.type);
+        *why = "bad frame";
+        ok = false;
+    } else if (h.flags & ARCA_FRAME_REPLY) {
+        handle_reply(d, &h, p);
+    } else {
+        st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
+        if (st == ARCA_ERR_CHANNEL) {
+            *why = "channel closed";
+            ok = false;
+        } else if (st != ARCA_OK) {
+            ARCA_ERROR("bad OCALL 0x%x from the enclave: %s; treating the enclave as broken", h.type,
+                       arca_status_name(st));
+            *why = "bad frame";
+            ok = false;
+        }
+    }
+    free(p);
+    return ok;
+}
+
+/* Drain the signalfd: returns true when asked to stop; *child set on
+ * SIGCHLD. */
+static bool read_signals(arcad_state *d, bool *child)
+{
+    bool stop = false;
+    struct signalfd_siginfo si;
+    while (read(d->sig_fd, &si, sizeof si) == (ssize_t)sizeof si) {
+        if (si.ssi_signo == SIGTERM || si.ssi_signo == SIGINT) {
+            ARCA_INFO("arcad: %s received; stopping", si.ssi_signo == SIGTERM ? "SIGTERM" : "SIGINT");
+            stop = true;
+        } else if (si.ssi_signo == SIGCHLD) {
+            *child = true;
+        }
+    }
+    return stop;
+}
+
+static int run_loop(arcad_state *d)
+{
+    for (;;) {
+        struct pollfd pfd[3];
+        nfds_t n = 0;
+        int i_sig = -1, i_chan = -1, i_listen = -1;
+        pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
+        i_sig = (int)n++;
+        bool up = d->enc.pid > 0 && d->enc.chan_fd >= 0;
+        if (up) {
+            pfd[n] = (struct pollfd){.fd = d->enc.chan_fd, .events = POLLIN};
+            i_chan = (int)n++;
+            pfd[n] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
+            i_listen = (int)n++;
+        }
+        int timeout = -1;
+        if (!up && d->restart_at_ms != 0) {
+            int64_t left = d->restart_at_ms - now_ms();
+            timeout = left > 0 ? (int)left : 0;
+        }
+        int r = poll(pfd, n, timeout);
+        if (r < 0 && errno != EINTR) {
+            ARCA_ERROR("arcad: poll: %s", strerror(errno));
+            return 1;
+        }
+        if (r <= 0) {
+            if (!up && d->restart_at_ms != 0 && now_ms() >= d->restart_at_ms && !try_restart(d)) return 1;
+            continue;
+        }
+        if (pfd[i_sig].revents & POLLIN) {
+            bool child = false;
+            if (read_signals(d, &child)) return 0;
+            if (child && d->enc.pid > 0) {
+                int status;
+                pid_t w = waitpid(d->enc.pid, &status, WNOHANG);
+                if (w == d->enc.pid) {
+                    char how[96];
+                    describe_exit(status, how, sizeof how);
+                    d->enc.pid = -1;
+                    (void)enclave_reap(d);
+                    ARCA_ERROR("enclave exited (%s); restarting", how);
+                    if (!schedule_restart(d)) return 1;
+                    continue;
+                }
+            }
+        }
+        if (i_chan >= 0 && (pfd[i_chan].revents & (POLLIN | POLLHUP | POLLERR))) {
+            const char *why = NULL;
+            if (!handle_channel(d, &why)) {
+                if (!enclave_died(d, why)) return 1;
+                continue;
+            }
+        }
+        if (i_listen >= 0 && (pfd[i_listen].revents & POLLIN) && d->enc.chan_fd >= 0) {
+            if (!accept_connections(d)) {
+                if (!enclave_died(d, "channel broken while handing over a connection")) return 1;
+                continue;
+            }
+        }
+    }
+}
+
+int arca_daemon_run(const arca_config *cfg)
+{
+    arcad_state d;
+    int rc = 1;
+    daemon_setup(&d, cfg);
+
+    if (!state_dir_ok(cfg)) goto out;
+    if (!open_store(&d, 0)) goto out;
+    if (!load_image(&d)) goto out;
+    d.handoffs = calloc(cfg->max_connections, sizeof *d.handoffs);
+    if (d.handoffs == NULL) goto out;
+    if (!open_signals(&d)) goto out;
+    if (!open_listener(&d)) goto out;
+
+    arca_status enclave_st = ARCA_OK;
+    arca_status st = enclave_launch(&d, false, &enclave_st);
+    if (st != ARCA_OK) {
+        if (enclave_st != ARCA_OK)
+            refuse_enclave_status(enclave_st);
+        else
+            ARCA_ERROR("arcad: refusing to start: the enclave did not start (%s)", arca_status_name(st));
+        goto out;
+    }
+    d.started_ms = now_ms();
+    if (!write_pidfile(&d)) goto out;
+
+    ARCA_INFO("arcad: ready on %s (enclave pid %d, mode %s)", cfg->listen_socket, (int)d.enc.pid,
+              cfg->sealing_mode);
+    printf("arcad: ready on %s (enclave pid %d, mode %s)\n", cfg->listen_socket, (int)d.enc.pid, cfg->sealing_mode);
+    fflush(stdout);
+
+    rc = run_loop(&d);
+out:
+    daemon_cleanup(&d);
+    if (rc == 0) ARCA_INFO("arcad: stopped");
+    return rc;
+}

@@ -1,0 +1,549 @@
+/* Appliance state, partitions and logins.
+ *
+ * ARCA_DB_STATE "appliance": sealed (purpose ARCA_SEAL_STATE, AAD = the key
+ *   name) u16 format(1) | u8 initialised | u32 next partition id |
+ *   admin PIN record.
+ * ARCA_DB_STATE "partition/<8 hex digits id>": sealed u16 format(1) |
+ *   u32 id | u16-prefixed name | SO PIN record | user PIN record.
+ * PIN record: see pin.c. The sealed header's object id of a state blob is
+ * SHA-256("arca-state:" || key)[0..16], so state blobs cannot be swapped.
+ * All of it is loaded at start-up (it is small); objects are not. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <openssl/evp.h>
+
+#include "arca/log.h"
+#include "kms_internal.h"
+
+#define STATE_FORMAT 1u
+#define APPLIANCE_KEY "appliance"
+#define PARTITION_PREFIX "partition/"
+#define PARTITIONS_MAX 4096u
+
+const char *kms_role_name(arca_role r)
+{
+    switch (r) {
+    case ARCA_ROLE_NONE:
+        return "none";
+    case ARCA_ROLE_ADMIN:
+        return "admin";
+    case ARCA_ROLE_SO:
+        return "so";
+    case ARCA_ROLE_USER:
+        return "user";
+    default:
+        return "invalid";
+    }
+}
+
+static arca_status state_meta(const char *key, uint64_t version, arca_blob_meta *meta)
+{
+    uint8_t h[32];
+    unsigned int hl = 0;
+    EVP_MD_CTX *md = EVP_MD_CTX_new();
+    ARCA_ENSURE(md != NULL, ARCA_ERR_NOMEM);
+    int ok = EVP_DigestInit_ex(md, EVP_sha256(), NULL) == 1 && EVP_DigestUpdate(md, "arca-state:", 11) == 1 &&
+             EVP_DigestUpdate(md, key, strlen(key)) == 1 && EVP_DigestFinal_ex(md, h, &hl) == 1;
+    EVP_MD_CTX_free(md);
+    ARCA_ENSURE(ok, ARCA_ERR_CRYPTO);
+    memset(meta, 0, sizeof(*meta));
+    memcpy(meta->object_id, h, ARCA_OBJECT_ID_LEN);
+    meta->object_version = version;
+    meta->purpose = ARCA_SEAL_STATE;
+    return ARCA_OK;
+}
+
+static void partition_key(uint32_t id, char out[32])
+{
+    snprintf(out, 32, PARTITION_PREFIX "%08x", id);
+}
+
+/* Seal pt for key and add the PUT to t. */
+static arca_status state_put(arca_kms *kms, kms_txn *t, const char *key, uint64_t version, const uint8_t *pt,
+                             size_t pt_len)
+{
+    arca_blob_meta meta;
+    uint8_t *blob = NULL;
+    size_t blob_len = 0, key_len = strlen(key);
+    ARCA_GUARD(state_meta(key, version, &meta));
+    ARCA_GUARD(arca_sealing_seal(kms->sealing, &meta, (const uint8_t *)key, key_len, pt, pt_len, &blob, &blob_len));
+    uint8_t *buf = malloc(key_len + blob_len);
+    if (buf == NULL) {
+        free(blob);
+        return ARCA_ERR_NOMEM;
+    }
+    memcpy(buf, key, key_len);
+    memcpy(buf + key_len, blob, blob_len);
+    free(blob);
+    return kms_txn_add(t, ARCA_STORE_PUT, ARCA_DB_STATE, buf, key_len, buf + key_len, blob_len, buf);
+}
+
+static arca_status state_unseal(arca_kms *kms, const char *key, const uint8_t *blob, size_t blob_len,
+                                uint64_t *out_version, arca_secret *out_pt)
+{
+    arca_blob_meta expect, meta = {0};
+    ARCA_GUARD(state_meta(key, 0, &expect));
+    arca_status st = arca_sealing_unseal(kms->sealing, &expect, (const uint8_t *)key, strlen(key), blob, blob_len,
+                                         &meta, out_pt);
+    if (st == ARCA_ERR_INTEGRITY || st == ARCA_ERR_DECODE) {
+        ARCA_ERROR("state %s: sealed blob failed integrity check", key);
+        return ARCA_ERR_INTEGRITY;
+    }
+    ARCA_GUARD(st);
+    *out_version = meta.object_version;
+    return ARCA_OK;
+}
+
+static arca_status appliance_encode(const arca_kms *kms, bool initialised, uint32_t next_id, const kms_pin *admin,
+                                    arca_builder *b)
+{
+    (void)kms;
+    ARCA_GUARD(arca_builder_add_u16(b, STATE_FORMAT));
+    ARCA_GUARD(arca_builder_add_u8(b, initialised ? 1 : 0));
+    ARCA_GUARD(arca_builder_add_u32(b, next_id));
+    return kms_pin_encode(admin, b);
+}
+
+static arca_status partition_encode(const kms_partition *p, arca_builder *b)
+{
+    ARCA_GUARD(arca_builder_add_u16(b, STATE_FORMAT));
+    ARCA_GUARD(arca_builder_add_u32(b, p->id));
+    ARCA_GUARD(arca_builder_add_u16_prefixed(b, p->name, strlen(p->name)));
+    ARCA_GUARD(kms_pin_encode(&p->so_pin, b));
+    return kms_pin_encode(&p->user_pin, b);
+}
+
+static arca_status partition_decode(const uint8_t *pt, size_t len, kms_partition *out)
+{
+    arca_cursor c, name;
+    uint16_t fmt;
+    kms_partition p = {0};
+    arca_cursor_init(&c, pt, len);
+    ARCA_GUARD(arca_cursor_get_u16(&c, &fmt));
+    ARCA_ENSURE(fmt == STATE_FORMAT, ARCA_ERR_DECODE);
+    ARCA_GUARD(arca_cursor_get_u32(&c, &p.id));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, &name));
+    ARCA_ENSURE(name.len >= 1 && name.len <= ARCA_PARTITION_NAME_MAX, ARCA_ERR_DECODE);
+    ARCA_ENSURE(memchr(name.data, 0, name.len) == NULL, ARCA_ERR_DECODE);
+    memcpy(p.name, name.data, name.len);
+    ARCA_GUARD(kms_pin_decode(&c, &p.so_pin));
+    ARCA_GUARD(kms_pin_decode(&c, &p.user_pin));
+    ARCA_GUARD(arca_cursor_finish(&c));
+    *out = p;
+    return ARCA_OK;
+}
+
+/* Add the sealed partition record to t. */
+static arca_status partition_put(arca_kms *kms, kms_txn *t, const kms_partition *p)
+{
+    arca_status st;
+    arca_builder b;
+    char key[32];
+    partition_key(p->id, key);
+    ARCA_GUARD(arca_builder_init(&b, 256, 4096));
+    ARCA_GUARD_OUT(partition_encode(p, &b));
+    ARCA_GUARD_OUT(b.error);
+    st = state_put(kms, t, key, p->version, b.data, b.len);
+out:
+    arca_builder_cleanup(&b);
+    return st;
+}
+
+static arca_status appliance_put(arca_kms *kms, kms_txn *t, uint64_t version, bool initialised, uint32_t next_id,
+                                 const kms_pin *admin)
+{
+    arca_status st;
+    arca_builder b;
+    ARCA_GUARD(arca_builder_init(&b, 128, 1024));
+    ARCA_GUARD_OUT(appliance_encode(kms, initialised, next_id, admin, &b));
+    ARCA_GUARD_OUT(b.error);
+    st = state_put(kms, t, APPLIANCE_KEY, version, b.data, b.len);
+out:
+    arca_builder_cleanup(&b);
+    return st;
+}
+
+static arca_status load_partitions(arca_kms *kms)
+{
+    arca_status st = ARCA_OK;
+    uint8_t after[64];
+    size_t after_len = 0;
+    const size_t plen = strlen(PARTITION_PREFIX);
+    for (;;) {
+        arca_store_entry *e = NULL;
+        size_t n = 0;
+        ARCA_GUARD(kms->store->scan(kms->store->ctx, ARCA_DB_STATE, (const uint8_t *)PARTITION_PREFIX, plen, after,
+                                    after_len, 256, true, false, &e, &n));
+        for (size_t i = 0; i < n && st == ARCA_OK; i++) {
+            char key[32];
+            arca_secret pt = {0};
+            kms_partition p;
+            uint64_t version = 0;
+            /* Keys are "partition/" + 8 hex digits; anything else is the
+             * host's invention and is refused. */
+            if (e[i].key_len != plen + 8 || memcmp(e[i].key, PARTITION_PREFIX, plen) != 0) {
+                st = ARCA_ERR_INTEGRITY;
+                break;
+            }
+            memcpy(key, e[i].key, e[i].key_len);
+            key[e[i].key_len] = '\0';
+            st = state_unseal(kms, key, e[i].val, e[i].val_len, &version, &pt);
+            if (st == ARCA_OK) st = partition_decode(pt.data, pt.len, &p);
+            arca_secret_free(&pt);
+            if (st == ARCA_ERR_DECODE) st = ARCA_ERR_INTEGRITY;
+            if (st != ARCA_OK) break;
+            char expect[32];
+            partition_key(p.id, expect);
+            if (strcmp(expect, key) != 0 || kms->num_partitions >= PARTITIONS_MAX) {
+                st = ARCA_ERR_INTEGRITY;
+                break;
+            }
+            p.version = version;
+            kms_partition *grown = realloc(kms->partitions, (kms->num_partitions + 1) * sizeof(*grown));
+            if (grown == NULL) {
+                st = ARCA_ERR_NOMEM;
+                break;
+            }
+            kms->partitions = grown;
+            kms->partitions[kms->num_partitions++] = p;
+            memcpy(after, e[i].key, e[i].key_len);
+            after_len = e[i].key_len;
+        }
+        arca_store_entries_free(e, n);
+        if (st != ARCA_OK || n < 256) break;
+    }
+    return st;
+}
+
+arca_status kms_state_load(arca_kms *kms)
+{
+    arca_status st;
+    uint8_t *val = NULL;
+    size_t val_len = 0;
+    arca_secret pt = {0};
+    arca_cursor c;
+    uint16_t fmt;
+    uint8_t init;
+
+    st = kms->store->get(kms->store->ctx, ARCA_DB_STATE, (const uint8_t *)APPLIANCE_KEY, strlen(APPLIANCE_KEY), &val,
+                         &val_len);
+    if (st == ARCA_ERR_NOT_FOUND) {
+        kms->initialised = false;
+        kms->next_partition_id = 1;
+        return ARCA_OK;
+    }
+    ARCA_GUARD(st);
+    ARCA_GUARD_OUT(state_unseal(kms, APPLIANCE_KEY, val, val_len, &kms->appliance_version, &pt));
+    arca_cursor_init(&c, pt.data, pt.len);
+    st = arca_cursor_get_u16(&c, &fmt);
+    if (st == ARCA_OK && fmt != STATE_FORMAT) st = ARCA_ERR_DECODE;
+    if (st == ARCA_OK) st = arca_cursor_get_u8(&c, &init);
+    if (st == ARCA_OK) st = arca_cursor_get_u32(&c, &kms->next_partition_id);
+    if (st == ARCA_OK) st = kms_pin_decode(&c, &kms->admin_pin);
+    if (st == ARCA_OK) st = arca_cursor_finish(&c);
+    ARCA_ENSURE_OUT(st == ARCA_OK, ARCA_ERR_INTEGRITY);
+    kms->initialised = init == 1;
+    ARCA_GUARD_OUT(load_partitions(kms));
+out:
+    arca_secret_free(&pt);
+    free(val);
+    return st;
+}
+
+void kms_state_cleanup(arca_kms *kms)
+{
+    if (kms->partitions != NULL) arca_wipe(kms->partitions, kms->num_partitions * sizeof(kms_partition));
+    free(kms->partitions);
+    kms->partitions = NULL;
+    kms->num_partitions = 0;
+    arca_wipe(&kms->admin_pin, sizeof(kms->admin_pin));
+}
+
+static kms_partition *partition_by_name(arca_kms *kms, const char *name)
+{
+    for (size_t i = 0; i < kms->num_partitions; i++) {
+        if (strcmp(kms->partitions[i].name, name) == 0) return &kms->partitions[i];
+    }
+    return NULL;
+}
+
+static kms_partition *partition_by_id(arca_kms *kms, uint32_t id)
+{
+    for (size_t i = 0; i < kms->num_partitions; i++) {
+        if (kms->partitions[i].id == id) return &kms->partitions[i];
+    }
+    return NULL;
+}
+
+bool arca_kms_is_initialised(arca_kms *kms)
+{
+    pthread_mutex_lock(&kms->state_mu);
+    bool v = kms->initialised;
+    pthread_mutex_unlock(&kms->state_mu);
+    return v;
+}
+
+arca_status arca_kms_initialise(arca_kms *kms, arca_kms_session *sess, const char *admin_pin)
+{
+    arca_status st;
+    kms_txn t;
+    kms_pin pin = {0};
+    arca_audit_event ev;
+    ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
+    kms_txn_init(&t);
+    pthread_mutex_lock(&kms->state_mu);
+    ARCA_ENSURE_OUT(!kms->initialised, ARCA_ERR_ALREADY_INITIALISED);
+    ARCA_GUARD_OUT(kms_pin_set(&pin, kms->pin_cost, admin_pin));
+    ARCA_GUARD_OUT(appliance_put(kms, &t, kms->appliance_version + 1, true, kms->next_partition_id, &pin));
+    kms_audit_event_init(&ev, sess, ARCA_AUDIT_INITIALISE, ARCA_OK, NULL, NULL);
+    ev.actor = "admin";
+    ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
+    kms->initialised = true;
+    kms->appliance_version++;
+    kms->admin_pin = pin;
+    sess->role = ARCA_ROLE_ADMIN;
+    sess->partition_id = 0;
+    sess->partition_name[0] = '\0';
+    ARCA_INFO("keystore: appliance initialised");
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    arca_wipe(&pin, sizeof(pin));
+    kms_txn_cleanup(&t);
+    return st;
+}
+
+static bool name_valid(const char *name)
+{
+    for (const char *p = name; *p != '\0'; p++) {
+        if ((unsigned char)*p < 0x20 || (unsigned char)*p > 0x7e) return false;
+    }
+    return true;
+}
+
+arca_status arca_kms_partition_create(arca_kms *kms, arca_kms_session *sess, const char *name, const char *so_pin,
+                                      const char *user_pin)
+{
+    arca_status st;
+    kms_txn t;
+    kms_partition p = {0};
+    arca_audit_event ev;
+    size_t name_len;
+    ARCA_ENSURE(kms != NULL && sess != NULL && name != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_ADMIN, ARCA_ERR_PERMISSION);
+    name_len = strnlen(name, ARCA_PARTITION_NAME_MAX + 1);
+    ARCA_ENSURE(name_len <= ARCA_PARTITION_NAME_MAX, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(name_len >= 1 && name_valid(name), ARCA_ERR_ARGS);
+    ARCA_GUARD(kms_pin_check_len(so_pin));
+    ARCA_GUARD(kms_pin_check_len(user_pin));
+    kms_txn_init(&t);
+    pthread_mutex_lock(&kms->state_mu);
+    ARCA_ENSURE_OUT(partition_by_name(kms, name) == NULL, ARCA_ERR_EXISTS);
+    ARCA_ENSURE_OUT(kms->num_partitions < PARTITIONS_MAX, ARCA_ERR_BUSY);
+    p.id = kms->next_partition_id;
+    p.version = 1;
+    memcpy(p.name, name, name_len);
+    ARCA_GUARD_OUT(kms_pin_set(&p.so_pin, kms->pin_cost, so_pin));
+    ARCA_GUARD_OUT(kms_pin_set(&p.user_pin, kms->pin_cost, user_pin));
+    ARCA_GUARD_OUT(partition_put(kms, &t, &p));
+    ARCA_GUARD_OUT(appliance_put(kms, &t, kms->appliance_version + 1, true, p.id + 1, &kms->admin_pin));
+    kms_audit_event_init(&ev, sess, ARCA_AUDIT_PARTITION_CREATE, ARCA_OK, NULL, NULL);
+    ev.partition = p.name;
+    kms_partition *grown = realloc(kms->partitions, (kms->num_partitions + 1) * sizeof(*grown));
+    ARCA_ENSURE_OUT(grown != NULL, ARCA_ERR_NOMEM);
+    kms->partitions = grown;
+    ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
+    kms->partitions[kms->num_partitions++] = p;
+    kms->next_partition_id = p.id + 1;
+    kms->appliance_version++;
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    arca_wipe(&p, sizeof(p));
+    kms_txn_cleanup(&t);
+    return st;
+}
+
+arca_status arca_kms_partition_list(arca_kms *kms, arca_kms_session *sess, arca_builder *out)
+{
+    arca_status st = ARCA_OK;
+    ARCA_ENSURE(kms != NULL && sess != NULL && out != NULL, ARCA_ERR_ARGS);
+    pthread_mutex_lock(&kms->state_mu);
+    for (size_t i = 0; i < kms->num_partitions && st == ARCA_OK; i++) {
+        st = arca_builder_add_bytes(out, kms->partitions[i].name, strlen(kms->partitions[i].name) + 1);
+    }
+    pthread_mutex_unlock(&kms->state_mu);
+    return st;
+}
+
+/* Persist a changed failure count (and the login's audit record) in one
+ * commit. Called with state_mu held. */
+static arca_status persist_pin_state(arca_kms *kms, arca_kms_session *sess, kms_partition *p, const kms_pin *admin,
+                                     const arca_audit_event *ev)
+{
+    arca_status st;
+    kms_txn t;
+    kms_txn_init(&t);
+    if (p != NULL) {
+        kms_partition np = *p;
+        np.version++;
+        st = partition_put(kms, &t, &np);
+        arca_wipe(&np, sizeof(np));
+    } else {
+        st = appliance_put(kms, &t, kms->appliance_version + 1, kms->initialised, kms->next_partition_id, admin);
+    }
+    if (st == ARCA_OK) st = kms_txn_commit(kms, &t, ev);
+    if (st == ARCA_OK) {
+        if (p != NULL) p->version++;
+        else kms->appliance_version++;
+    }
+    kms_txn_cleanup(&t);
+    (void)sess;
+    return st;
+}
+
+arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *partition, arca_role role,
+                           const char *pin)
+{
+    arca_status st, outcome;
+    kms_partition *p = NULL;
+    kms_pin *rec;
+    arca_audit_event ev;
+    arca_kms_session who;
+
+    ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_NONE, ARCA_ERR_ALREADY_LOGGED_IN);
+    ARCA_GUARD(kms_pin_check_len(pin));
+    /* Logins are serialised: the slow hash runs under the state lock, so
+     * parallel guesses cannot overtake the failure counter. */
+    pthread_mutex_lock(&kms->state_mu);
+    ARCA_ENSURE_OUT(kms->initialised, ARCA_ERR_NOT_INITIALISED);
+    switch (role) {
+    case ARCA_ROLE_ADMIN:
+        ARCA_ENSURE_OUT(partition == NULL, ARCA_ERR_ARGS);
+        rec = &kms->admin_pin;
+        break;
+    case ARCA_ROLE_SO:
+    case ARCA_ROLE_USER:
+        ARCA_ENSURE_OUT(partition != NULL, ARCA_ERR_ARGS);
+        p = partition_by_name(kms, partition);
+        ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
+        rec = role == ARCA_ROLE_SO ? &p->so_pin : &p->user_pin;
+        break;
+    default:
+        st = ARCA_ERR_ARGS;
+        goto out;
+    }
+    memset(&who, 0, sizeof(who));
+    who.role = role;
+    if (p != NULL) memcpy(who.partition_name, p->name, sizeof(who.partition_name));
+
+    /* The admin PIN is not locked out (that would brick the appliance);
+     * its failures are counted and audited, and every guess costs a
+     * scrypt evaluation under the serialising lock. */
+    if (role != ARCA_ROLE_ADMIN && rec->failures >= ARCA_PIN_MAX_FAILURES) {
+        st = ARCA_ERR_PIN_LOCKED;
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_LOGIN_FAILED, st, NULL, "locked");
+        goto out;
+    }
+    outcome = kms_pin_verify(rec, pin);
+    if (outcome != ARCA_OK && outcome != ARCA_ERR_PIN_INCORRECT) {
+        st = outcome;
+        goto out;
+    }
+    kms_audit_event_init(&ev, &who, outcome == ARCA_OK ? ARCA_AUDIT_LOGIN : ARCA_AUDIT_LOGIN_FAILED, outcome, NULL,
+                         NULL);
+    if (outcome != ARCA_OK || rec->failures != 0) {
+        kms_pin saved = *rec;
+        rec->failures = outcome == ARCA_OK ? 0 : rec->failures + 1;
+        st = persist_pin_state(kms, sess, p, rec, &ev);
+        if (st != ARCA_OK) {
+            *rec = saved;
+            goto out;
+        }
+        if (outcome != ARCA_OK) {
+            ARCA_WARN("keystore: login failed for %s%s%s (%u consecutive failures)", kms_role_name(role),
+                      p != NULL ? " of partition " : "", p != NULL ? p->name : "", rec->failures);
+        }
+    } else {
+        ARCA_GUARD_OUT(arca_audit_append(kms->audit, &ev));
+    }
+    ARCA_GUARD_OUT(outcome);
+    sess->role = role;
+    sess->partition_id = p != NULL ? p->id : 0;
+    memcpy(sess->partition_name, who.partition_name, sizeof(sess->partition_name));
+    st = ARCA_OK;
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    return st;
+}
+
+static void free_session_objects(arca_kms_session *sess)
+{
+    kms_object *o = sess->objects;
+    while (o != NULL) {
+        kms_object *next = o->snext;
+        o->snext = NULL;
+        kms_object_release(&sess->kms->cache, o);
+        o = next;
+    }
+    sess->objects = NULL;
+    sess->num_objects = 0;
+}
+
+arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *sess)
+{
+    ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role != ARCA_ROLE_NONE, ARCA_ERR_NOT_LOGGED_IN);
+    /* Session objects belong to the login that made them. */
+    free_session_objects(sess);
+    sess->role = ARCA_ROLE_NONE;
+    sess->partition_id = 0;
+    sess->partition_name[0] = '\0';
+    return ARCA_OK;
+}
+
+arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_session *sess, const char *new_pin)
+{
+    arca_status st;
+    kms_partition *p;
+    kms_pin saved;
+    arca_audit_event ev;
+    ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_SO, sess->role == ARCA_ROLE_NONE ? ARCA_ERR_NOT_LOGGED_IN : ARCA_ERR_PERMISSION);
+    ARCA_GUARD(kms_pin_check_len(new_pin));
+    pthread_mutex_lock(&kms->state_mu);
+    p = partition_by_id(kms, sess->partition_id);
+    ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
+    saved = p->user_pin;
+    ARCA_GUARD_OUT(kms_pin_set(&p->user_pin, kms->pin_cost, new_pin));
+    kms_audit_event_init(&ev, sess, ARCA_AUDIT_PIN_CHANGE, ARCA_OK, NULL, "user pin reset by so");
+    st = persist_pin_state(kms, sess, p, NULL, &ev);
+    if (st != ARCA_OK) p->user_pin = saved;
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    return st;
+}
+
+arca_status arca_kms_session_new(arca_kms *kms, arca_kms_session **out)
+{
+    ARCA_ENSURE(kms != NULL && out != NULL, ARCA_ERR_ARGS);
+    arca_kms_session *s = calloc(1, sizeof(*s));
+    ARCA_ENSURE(s != NULL, ARCA_ERR_NOMEM);
+    s->kms = kms;
+    s->role = ARCA_ROLE_NONE;
+    *out = s;
+    return ARCA_OK;
+}
+
+void arca_kms_session_free(arca_kms_session *sess)
+{
+    if (sess == NULL) return;
+    free_session_objects(sess);
+    free(sess);
+}
+
+arca_role arca_kms_session_role(const arca_kms_session *sess)
+{
+    return sess != NULL ? sess->role : ARCA_ROLE_NONE;
+}
