@@ -277,7 +277,19 @@ static void __attribute__((noreturn)) child_run(int chan, int image_fd, int repo
     if (geteuid() == 0) {
         rlim_t want = (rlim_t)cache_bytes + (rlim_t)256 * 1024 * 1024;
         struct rlimit ml = {want, want};
-        if (setrlimit(RLIMIT_MEMLOCK, &ml) != 0) child_fail(report, STEP_RLIMIT_MEMLOCK);
+        if (setrlimit(RLIMIT_MEMLOCK, &ml) != 0) {
+            /* Root without CAP_SYS_RESOURCE (e.g. in a container) cannot
+             * raise the hard limit: take what the hard limit allows. The
+             * enclave reports its secret-memory budget itself. */
+            if (getrlimit(RLIMIT_MEMLOCK, &ml) != 0) child_fail(report, STEP_RLIMIT_MEMLOCK);
+            if (ml.rlim_max != RLIM_INFINITY && ml.rlim_max < want) {
+                ARCA_WARN("cannot raise RLIMIT_MEMLOCK to %llu bytes (hard limit %llu): %s",
+                          (unsigned long long)want, (unsigned long long)ml.rlim_max, strerror(errno));
+                want = ml.rlim_max;
+            }
+            ml.rlim_cur = want;
+            if (setrlimit(RLIMIT_MEMLOCK, &ml) != 0) child_fail(report, STEP_RLIMIT_MEMLOCK);
+        }
     }
     if (drop->drop) {
         if (initgroups(drop->name, drop->gid) != 0) child_fail(report, STEP_INITGROUPS);

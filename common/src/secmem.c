@@ -120,8 +120,10 @@ static void *map_locked(size_t len, int *err)
         *err = errno;
         return NULL;
     }
-    /* Unlocked secret pages could reach swap: refuse rather than degrade. */
-    if (mlock(p, len) != 0 || madvise(p, len, MADV_DONTDUMP) != 0) {
+    /* Unlocked secret pages could reach swap: refuse rather than degrade.
+     * mlock is called through syscall(2) because sanitizer runtimes
+     * intercept mlock() and turn it into a silent no-op. */
+    if (syscall(SYS_mlock, p, len) != 0 || madvise(p, len, MADV_DONTDUMP) != 0) {
         *err = errno;
         munmap(p, len);
         return NULL;

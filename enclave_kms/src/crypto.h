@@ -28,6 +28,9 @@ ARCA_MUST_CHECK arca_status arca_key_generate_secret(uint32_t ckk_type, size_t v
 ARCA_MUST_CHECK arca_status arca_key_generate_rsa(uint32_t modulus_bits, arca_key **out);
 ARCA_MUST_CHECK arca_status arca_key_generate_ec(const uint8_t *ec_params_der, size_t len, arca_key **out);
 ARCA_MUST_CHECK arca_status arca_key_generate_ed25519(arca_key **out);
+/* True if CKA_EC_PARAMS names Ed25519: the DER OID 1.3.101.112 or the DER
+ * PrintableString "edwards25519" (both forms are in use by PKCS#11 apps). */
+bool arca_key_ec_params_is_ed25519(const uint8_t *ec_params_der, size_t len);
 
 /* Import. Secret: raw bytes (sizes as for generate). Private: PKCS#8 DER
  * (RSA 2048-4096, EC on the supported curves, Ed25519), else
@@ -47,10 +50,10 @@ size_t arca_key_mem_estimate(const arca_key *k); /* bytes, for the cache budget 
 
 /* Serialise for sealing: a self-describing encoding (secret builder!) and
  * back. Round-trips exactly; the decoder treats its input as hostile.
- * Encoding: u8 kind (1 AES, 2 generic secret: raw value follows; 3 private:
- * PKCS#8 DER; 4 public: SPKI DER). The decoder consumes the whole cursor
- * (pass a sub-cursor if the key is embedded) and fails with ARCA_ERR_DECODE
- * on anything malformed. */
+ * Encoding: u8 kind | u32-prefixed payload (kind 1 AES, 2 generic secret:
+ * raw value; 3 private: PKCS#8 DER; 4 public: SPKI DER). The decoder
+ * consumes the whole cursor (pass a sub-cursor if the key is embedded) and
+ * fails with ARCA_ERR_DECODE on anything malformed or truncated. */
 ARCA_MUST_CHECK arca_status arca_key_serialize(const arca_key *k, arca_builder *out);
 ARCA_MUST_CHECK arca_status arca_key_deserialize(arca_cursor *c, arca_key **out);
 

@@ -21,7 +21,7 @@
 #define SECRET_MIN 1u
 #define SECRET_MAX 512u
 
-/* Serialised kinds (u8 kind | payload). */
+/* Serialised kinds (u8 kind | u32-prefixed payload). */
 enum {
     KIND_AES = 1,     /* raw value */
     KIND_GENERIC = 2, /* raw value */
@@ -100,6 +100,15 @@ static const arca_curve *curve_by_oid(const uint8_t *der, size_t len)
         if (der != NULL && len == CURVES[i].oid_der_len && memcmp(der, CURVES[i].oid_der, len) == 0)
             return &CURVES[i];
     return NULL;
+}
+
+bool arca_key_ec_params_is_ed25519(const uint8_t *der, size_t len)
+{
+    static const uint8_t PRINTABLE_ED25519[] = {0x13, 0x0c, 'e', 'd', 'w', 'a', 'r', 'd', 's', '2', '5', '5', '1', '9'};
+
+    if (der == NULL) return false;
+    return (len == sizeof(OID_ED25519) && memcmp(der, OID_ED25519, len) == 0) ||
+           (len == sizeof(PRINTABLE_ED25519) && memcmp(der, PRINTABLE_ED25519, len) == 0);
 }
 
 const arca_curve *arca_curve_of_pkey(const EVP_PKEY *pkey)
@@ -375,17 +384,20 @@ out:
 
 arca_status arca_key_serialize(const arca_key *k, arca_builder *out)
 {
+    size_t start;
+
     ARCA_ENSURE(k != NULL && out != NULL, ARCA_ERR_ARGS);
     if (arca_key_is_secret(k)) {
         ARCA_GUARD(arca_builder_add_u8(out, k->type == CKK_AES ? KIND_AES : KIND_GENERIC));
-        return arca_builder_add_bytes(out, k->secret.data, k->secret.len);
+        return arca_builder_add_u32_prefixed(out, k->secret.data, k->secret.len);
     }
-    if (arca_key_is_private(k)) {
-        ARCA_GUARD(arca_builder_add_u8(out, KIND_PRIVATE));
-        return arca_key_private_der(k, out);
-    }
-    ARCA_GUARD(arca_builder_add_u8(out, KIND_PUBLIC));
-    return arca_key_public_info(k, out);
+    ARCA_GUARD(arca_builder_add_u8(out, arca_key_is_private(k) ? KIND_PRIVATE : KIND_PUBLIC));
+    /* Length patched in once the DER is written straight into the builder. */
+    start = out->len;
+    ARCA_GUARD(arca_builder_add_u32(out, 0));
+    ARCA_GUARD(arca_key_is_private(k) ? arca_key_private_der(k, out) : arca_key_public_info(k, out));
+    ARCA_ENSURE(out->len - start - 4 <= UINT32_MAX, ARCA_ERR_TOO_LARGE);
+    return arca_builder_patch_u32(out, start, (uint32_t)(out->len - start - 4));
 }
 
 arca_status arca_key_deserialize(arca_cursor *c, arca_key **out)
@@ -394,13 +406,15 @@ arca_status arca_key_deserialize(arca_cursor *c, arca_key **out)
     size_t n;
     const uint8_t *payload;
     arca_status st;
+    arca_cursor body;
     arca_key *k = NULL;
 
     ARCA_ENSURE(c != NULL && out != NULL, ARCA_ERR_ARGS);
     ARCA_GUARD(arca_cursor_get_u8(c, &kind));
-    n = arca_cursor_remaining(c);
-    ARCA_GUARD(arca_cursor_get_bytes(c, n, &payload));
+    ARCA_GUARD(arca_cursor_get_u32_prefixed(c, &body));
     ARCA_GUARD(arca_cursor_finish(c));
+    n = arca_cursor_remaining(&body);
+    ARCA_GUARD(arca_cursor_get_bytes(&body, n, &payload));
     switch (kind) {
     case KIND_AES: st = arca_key_from_secret(CKK_AES, payload, n, &k); break;
     case KIND_GENERIC: st = arca_key_from_secret(CKK_GENERIC_SECRET, payload, n, &k); break;

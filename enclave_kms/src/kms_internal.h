@@ -249,7 +249,7 @@ ARCA_MUST_CHECK arca_status kms_txn_add(kms_txn *t, uint8_t kind, uint8_t db, co
 /* Commit ops + the audit record of ev in one transaction (ev may be NULL). */
 ARCA_MUST_CHECK arca_status kms_txn_commit(arca_kms *kms, kms_txn *t, const arca_audit_event *ev);
 /* Audit a key use on its own; a failure to audit is logged and returned. */
-ARCA_MUST_CHECK arca_status kms_audit_use(arca_kms *kms, const arca_kms_session *sess, uint16_t op,
+arca_status kms_audit_use(arca_kms *kms, const arca_kms_session *sess, uint16_t op,
                                           arca_status outcome, const arca_object_id *id, const char *detail);
 void kms_audit_event_init(arca_audit_event *ev, const arca_kms_session *sess, uint16_t op, arca_status outcome,
                           const arca_object_id *id, const char *detail);
