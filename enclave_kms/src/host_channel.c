@@ -236,8 +236,10 @@ static arca_status handle_status(arca_host_channel *hc, const arca_frame_header 
     uint8_t *buf = NULL;
     size_t n = 0;
     arca_status st;
-    ARCA_GUARD(arca_builder_init(&b, 512, 32 * 1024));
-    st = arca_builder_init(&out, 512, 32 * 1024 + 4);
+    /* The reply (status, u32 length, text) must fit the STATUS reply cap. */
+    size_t cap = arca_frame_cap(ARCA_ECALL_STATUS, true) - 8;
+    ARCA_GUARD(arca_builder_init(&b, 512, cap));
+    st = arca_builder_init(&out, 512, cap + 4);
     if (st != ARCA_OK) {
         arca_builder_cleanup(&b);
         return st;
@@ -492,7 +494,10 @@ void arca_host_channel_start_done(arca_host_channel *hc, uint32_t request_id, ar
     if (st == ARCA_OK && !then_stop) set_state(hc, ARCA_HC_READY);
     arca_status rs = arca_host_channel_reply(hc, ARCA_ECALL_START, request_id, st, NULL, 0);
     if (rs != ARCA_OK) ARCA_ERROR("host channel: cannot send the START reply: %s", arca_status_name(rs));
-    if (st != ARCA_OK || then_stop) request_stop(hc, st != ARCA_OK ? st : exit_status);
+    if (st != ARCA_OK || then_stop) {
+        set_state(hc, ARCA_HC_STOPPING);
+        request_stop(hc, st != ARCA_OK ? st : exit_status);
+    }
 }
 
 /* ---- OCALLs ---- */

@@ -1,0 +1,973 @@
+/* Keystore tests: the real LMDB store in a temporary directory, the dev
+ * sealing backend, scrypt cost lowered for speed. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* kms_internal.h first: p11-kit's pkcs11.h renames some identifiers with
+ * macros (iv_len, public_data, ...), so it must precede every struct that
+ * uses them for the names to agree. */
+#include "kms_internal.h"
+
+#include <cmocka.h>
+#include <openssl/evp.h>
+
+#include "arca/kms.h"
+#include "arca/log.h"
+#include "arca/sealing.h"
+#include "kms_internal.h"
+#include "store_lmdb.h"
+
+#define ADMIN_PIN "admin-pin-1"
+#define SO_PIN "so-pin-1"
+#define USER_PIN "user-pin-1"
+
+typedef struct fx {
+    char dir[128];
+    char seal_dir[160];
+    char store_dir[160];
+    char log_path[160];
+    int log_fd;
+    arca_sealing *sealing;
+    arca_store_lmdb *lmdb;
+    const arca_store_ops *store;
+    arca_kms_config cfg;
+    arca_kms *kms;
+    arca_kms_session *sess; /* user of partition "p1" */
+} fx;
+
+static const uint8_t k_true = 1, k_false = 0;
+#define A_BOOL(t, v) {(t), (v) ? &k_true : &k_false, 1}
+#define A_BYTES(t, p, n) {(t), (const uint8_t *)(p), (n)}
+#define A_STR(t, s) {(t), (const uint8_t *)(s), sizeof(s) - 1}
+
+/* u32 values for templates: a small pool of static buffers. */
+static const uint8_t *u32v(uint32_t v)
+{
+    static uint8_t pool[64][4];
+    static unsigned next;
+    uint8_t *b = pool[next++ % 64];
+    b[0] = (uint8_t)(v >> 24);
+    b[1] = (uint8_t)(v >> 16);
+    b[2] = (uint8_t)(v >> 8);
+    b[3] = (uint8_t)v;
+    return b;
+}
+#define A_U32(t, v) {(t), u32v(v), 4}
+
+static const uint8_t P256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+static const uint8_t P384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
+static const uint8_t P521[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x23};
+
+static void kms_reopen(fx *f)
+{
+    arca_kms_session_free(f->sess);
+    f->sess = NULL;
+    arca_kms_free(f->kms);
+    f->kms = NULL;
+    assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+    assert_int_equal(arca_kms_session_new(f->kms, &f->sess), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, f->sess, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+}
+
+static int setup(void **state)
+{
+    fx *f = calloc(1, sizeof(*f));
+    assert_non_null(f);
+    snprintf(f->dir, sizeof(f->dir), "/tmp/arca-kms-XXXXXX");
+    assert_non_null(mkdtemp(f->dir));
+    snprintf(f->seal_dir, sizeof(f->seal_dir), "%s/seal", f->dir);
+    snprintf(f->store_dir, sizeof(f->store_dir), "%s/store", f->dir);
+    snprintf(f->log_path, sizeof(f->log_path), "%s/log", f->dir);
+    assert_int_equal(mkdir(f->seal_dir, 0700), 0);
+    f->log_fd = open(f->log_path, O_CREAT | O_WRONLY | O_APPEND, 0600);
+    assert_true(f->log_fd >= 0);
+    arca_log_set_fd(f->log_fd);
+    arca_sealing_config sc = {.mode = "dev", .state_dir = f->seal_dir};
+    arca_enclave_identity id;
+    memset(&id, 0, sizeof(id));
+    id.svn = 1;
+    id.product_id = 1;
+    assert_int_equal(arca_sealing_initialise(&sc), ARCA_OK);
+    assert_int_equal(arca_sealing_open(&sc, &id, &f->sealing), ARCA_OK);
+    assert_int_equal(arca_store_lmdb_open(f->store_dir, 256u << 20, ARCA_STORE_LMDB_CREATE, &f->lmdb), ARCA_OK);
+    f->store = arca_store_lmdb_ops(f->lmdb);
+    f->cfg.pin_hash_cost = 10;
+    assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+
+    arca_kms_session *admin;
+    assert_int_equal(arca_kms_session_new(f->kms, &admin), ARCA_OK);
+    assert_int_equal(arca_kms_initialise(f->kms, admin, ADMIN_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_partition_create(f->kms, admin, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_partition_create(f->kms, admin, "p2", SO_PIN, USER_PIN), ARCA_OK);
+    arca_kms_session_free(admin);
+    assert_int_equal(arca_kms_session_new(f->kms, &f->sess), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, f->sess, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    *state = f;
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    fx *f = *state;
+    uint64_t n = 0;
+    /* Every test ends with a verifying audit chain. */
+    if (f->sess != NULL && f->kms != NULL) {
+        arca_kms_session *s = NULL;
+        assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+        assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_OK);
+        assert_int_equal(arca_kms_audit_verify(f->kms, s, &n), ARCA_OK);
+        assert_true(n > 0);
+        arca_kms_session_free(s);
+    }
+    arca_kms_session_free(f->sess);
+    arca_kms_free(f->kms);
+    arca_store_lmdb_close(f->lmdb);
+    arca_sealing_free(f->sealing);
+    arca_log_set_fd(2);
+    close(f->log_fd);
+    char cmd[300];
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", f->dir);
+    assert_int_equal(system(cmd), 0);
+    free(f);
+    return 0;
+}
+
+static bool log_contains(fx *f, const char *needle)
+{
+    FILE *fp = fopen(f->log_path, "r");
+    char line[2048];
+    bool found = false;
+    if (fp == NULL) return false;
+    while (fgets(line, sizeof(line), fp) != NULL) {
+        if (strstr(line, needle) != NULL) found = true;
+    }
+    fclose(fp);
+    return found;
+}
+
+static arca_object_id gen_aes(fx *f, arca_kms_session *s, uint32_t len, const char *label)
+{
+    arca_object_id id;
+    arca_attr t[] = {A_U32(CKA_VALUE_LEN, len), {CKA_LABEL, (const uint8_t *)label, strlen(label)}};
+    assert_int_equal(arca_kms_generate_key(f->kms, s, CKM_AES_KEY_GEN, t, 2, &id), ARCA_OK);
+    return id;
+}
+
+/* Encrypt + decrypt round trip with AES-GCM (random IV, prepended). */
+static void check_aes(fx *f, const arca_object_id *id)
+{
+    arca_mechanism m = {.type = CKM_AES_GCM};
+    const uint8_t pt[] = "attack at dawn";
+    arca_builder ct, back;
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(&back, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, id, &m, pt, sizeof(pt), &ct), ARCA_OK);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, id, &m, ct.data, ct.len, &back), ARCA_OK);
+    assert_int_equal(back.len, sizeof(pt));
+    assert_memory_equal(back.data, pt, sizeof(pt));
+    arca_builder_cleanup(&ct);
+    arca_builder_cleanup(&back);
+}
+
+static void check_sign(fx *f, const arca_object_id *priv, const arca_object_id *pub, uint32_t mech)
+{
+    arca_mechanism m = {.type = mech};
+    const uint8_t msg[] = "message to sign";
+    arca_builder sig;
+    assert_int_equal(arca_builder_init(&sig, 64, 8192), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, priv, &m, msg, sizeof(msg), &sig), ARCA_OK);
+    assert_int_equal(arca_kms_verify(f->kms, f->sess, pub, &m, msg, sizeof(msg), sig.data, sig.len), ARCA_OK);
+    sig.data[0] ^= 1;
+    assert_int_equal(arca_kms_verify(f->kms, f->sess, pub, &m, msg, sizeof(msg), sig.data, sig.len),
+                     ARCA_ERR_SIGNATURE_INVALID);
+    arca_builder_cleanup(&sig);
+}
+
+static void gen_pair(fx *f, uint32_t mech, const arca_attr *pub, size_t npub, arca_object_id *out_pub,
+                     arca_object_id *out_priv)
+{
+    arca_attr priv[] = {A_STR(CKA_LABEL, "pair")};
+    assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, mech, pub, npub, priv, 1, out_pub, out_priv),
+                     ARCA_OK);
+}
+
+/* ---------------------------------------------------------------------- */
+
+static void test_appliance_and_pins(void **state)
+{
+    fx *f = *state;
+    arca_kms_session *s, *so;
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_initialise(f->kms, s, ADMIN_PIN), ARCA_ERR_ALREADY_INITIALISED);
+    assert_true(arca_kms_is_initialised(f->kms));
+    /* Not admin: not logged in, or a user. */
+    assert_int_equal(arca_kms_partition_create(f->kms, s, "p3", SO_PIN, USER_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_partition_create(f->kms, f->sess, "p3", SO_PIN, USER_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, "wrong-admin"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, "abc"), ARCA_ERR_PIN_INVALID);
+    assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_ERR_ALREADY_LOGGED_IN);
+    assert_int_equal(arca_kms_partition_create(f->kms, s, "p1", SO_PIN, USER_PIN), ARCA_ERR_EXISTS);
+    assert_int_equal(arca_kms_partition_create(f->kms, s, "p3", "so", USER_PIN), ARCA_ERR_PIN_INVALID);
+    char longname[ARCA_PARTITION_NAME_MAX + 2];
+    memset(longname, 'x', sizeof(longname) - 1);
+    longname[sizeof(longname) - 1] = '\0';
+    assert_int_equal(arca_kms_partition_create(f->kms, s, longname, SO_PIN, USER_PIN), ARCA_ERR_TOO_LARGE);
+    assert_int_equal(arca_kms_partition_create(f->kms, s, "", SO_PIN, USER_PIN), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_partition_create(f->kms, s, "p3", SO_PIN, USER_PIN), ARCA_OK);
+    arca_builder names;
+    assert_int_equal(arca_builder_init(&names, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_partition_list(f->kms, s, &names), ARCA_OK);
+    assert_int_equal(names.len, 9);
+    assert_memory_equal(names.data, "p1\0p2\0p3\0", 9);
+    arca_builder_cleanup(&names);
+    assert_int_equal(arca_kms_logout(f->kms, s), ARCA_OK);
+    assert_int_equal(arca_kms_logout(f->kms, s), ARCA_ERR_NOT_LOGGED_IN);
+
+    /* Wrong user PIN, then lockout after ARCA_PIN_MAX_FAILURES, persisted. */
+    assert_int_equal(arca_kms_login(f->kms, s, "nope", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_NOT_FOUND);
+    for (unsigned i = 0; i < ARCA_PIN_MAX_FAILURES; i++) {
+        assert_int_equal(arca_kms_login(f->kms, s, "p3", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_PIN_INCORRECT);
+    }
+    assert_int_equal(arca_kms_login(f->kms, s, "p3", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_LOCKED);
+    arca_kms_session_free(s);
+    kms_reopen(f);
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s, "p3", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_LOCKED);
+    /* The SO resets (and unlocks) the user PIN. A user may not. */
+    assert_int_equal(arca_kms_init_user_pin(f->kms, s, "new-user-pin"), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_init_user_pin(f->kms, f->sess, "new-user-pin"), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_session_new(f->kms, &so), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, so, "p3", ARCA_ROLE_SO, SO_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_session_role(so), ARCA_ROLE_SO);
+    assert_int_equal(arca_kms_init_user_pin(f->kms, so, "x"), ARCA_ERR_PIN_INVALID);
+    assert_int_equal(arca_kms_init_user_pin(f->kms, so, "new-user-pin"), ARCA_OK);
+    /* The SO cannot use keys. */
+    arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16)};
+    arca_object_id id;
+    assert_int_equal(arca_kms_generate_key(f->kms, so, CKM_AES_KEY_GEN, t, 1, &id), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_login(f->kms, s, "p3", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, s, "p3", ARCA_ROLE_USER, "new-user-pin"), ARCA_OK);
+    assert_int_equal(arca_kms_session_role(s), ARCA_ROLE_USER);
+    arca_kms_session_free(so);
+    arca_kms_session_free(s);
+}
+
+static void test_not_logged_in(void **state)
+{
+    fx *f = *state;
+    arca_kms_session *s;
+    arca_object_id id;
+    size_t n;
+    uint64_t recs;
+    arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16)};
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_generate_key(f->kms, s, CKM_AES_KEY_GEN, t, 1, &id), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_find(f->kms, s, NULL, 0, &id, 1, &n), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_audit_verify(f->kms, s, &recs), ARCA_ERR_NOT_LOGGED_IN);
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_random(f->kms, s, 32, &b), ARCA_OK);
+    assert_int_equal(b.len, 32);
+    assert_int_equal(arca_kms_random(f->kms, s, ARCA_DATA_MAX + 1, &b), ARCA_ERR_DATA_LEN);
+    arca_builder_cleanup(&b);
+    arca_kms_session_free(s);
+}
+
+static void test_templates(void **state)
+{
+    fx *f = *state;
+    arca_object_id id, pub, priv;
+    {
+        arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16), A_BYTES(0x7777u, "x", 1)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 2, &id), ARCA_ERR_ATTRIBUTE_TYPE);
+    }
+    {
+        uint8_t two = 2;
+        arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16), {CKA_SIGN, &two, 1}};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 2, &id), ARCA_ERR_ATTRIBUTE_VALUE);
+        arca_attr t2[] = {A_BYTES(CKA_VALUE_LEN, "ab", 2)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t2, 1, &id), ARCA_ERR_ATTRIBUTE_VALUE);
+        char big[ARCA_LABEL_MAX + 1];
+        memset(big, 'l', sizeof(big));
+        arca_attr t3[] = {A_U32(CKA_VALUE_LEN, 16), A_BYTES(CKA_LABEL, big, sizeof(big))};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t3, 2, &id), ARCA_ERR_ATTRIBUTE_VALUE);
+        arca_attr t4[] = {A_U32(CKA_VALUE_LEN, 16), A_STR(CKA_START_DATE, "2024-1-1")};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t4, 2, &id), ARCA_ERR_ATTRIBUTE_VALUE);
+    }
+    {
+        arca_attr t[] = {A_STR(CKA_LABEL, "x")};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 1, &id),
+                         ARCA_ERR_TEMPLATE_INCOMPLETE);
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_GENERIC_SECRET_KEY_GEN, t, 1, &id),
+                         ARCA_ERR_TEMPLATE_INCOMPLETE);
+        assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, CKM_RSA_PKCS_KEY_PAIR_GEN, t, 1, t, 1, &pub, &priv),
+                         ARCA_ERR_TEMPLATE_INCOMPLETE);
+        assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, CKM_EC_KEY_PAIR_GEN, t, 1, t, 1, &pub, &priv),
+                         ARCA_ERR_TEMPLATE_INCOMPLETE);
+    }
+    {
+        arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16), A_U32(CKA_CLASS, CKO_PRIVATE_KEY)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 2, &id),
+                         ARCA_ERR_TEMPLATE_INCONSISTENT);
+        arca_attr t2[] = {A_U32(CKA_VALUE_LEN, 16), A_U32(CKA_KEY_TYPE, CKK_RSA)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t2, 2, &id),
+                         ARCA_ERR_TEMPLATE_INCONSISTENT);
+        arca_attr t3[] = {A_U32(CKA_VALUE_LEN, 16), A_U32(CKA_VALUE_LEN, 32)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t3, 2, &id),
+                         ARCA_ERR_TEMPLATE_INCONSISTENT);
+        arca_attr t4[] = {A_U32(CKA_VALUE_LEN, 16), A_U32(CKA_MODULUS_BITS, 2048)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t4, 2, &id),
+                         ARCA_ERR_TEMPLATE_INCONSISTENT);
+    }
+    {
+        uint32_t ro[] = {CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE, CKA_LOCAL, ARCA_CKA_KEY_VERSION,
+                         ARCA_CKA_OBJECT_ID, ARCA_CKA_PRIMARY};
+        for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++) {
+            uint8_t v[16] = {1};
+            arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16), {ro[i], v, ro[i] == ARCA_CKA_OBJECT_ID ? 16u : 1u}};
+            assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 2, &id),
+                             ARCA_ERR_ATTRIBUTE_READ_ONLY);
+        }
+    }
+    {
+        arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_DES3_KEY_GEN, t, 1, &id), ARCA_ERR_MECHANISM);
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_RSA_PKCS_KEY_PAIR_GEN, t, 1, &id),
+                         ARCA_ERR_MECHANISM);
+        assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, CKM_AES_KEY_GEN, t, 0, t, 0, &pub, &priv),
+                         ARCA_ERR_MECHANISM);
+        arca_attr t2[] = {A_U32(CKA_VALUE_LEN, 20)};
+        assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t2, 1, &id), ARCA_ERR_KEY_SIZE);
+        arca_attr e[] = {A_U32(CKA_MODULUS_BITS, 2048), A_BYTES(CKA_PUBLIC_EXPONENT, "\x03", 1)};
+        assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, CKM_RSA_PKCS_KEY_PAIR_GEN, e, 2, NULL, 0, &pub,
+                                                    &priv),
+                         ARCA_ERR_ATTRIBUTE_VALUE);
+    }
+    /* Import: class and value are required. */
+    {
+        arca_attr t[] = {A_U32(CKA_KEY_TYPE, CKK_AES), A_BYTES(CKA_VALUE, "0123456789abcdef", 16)};
+        assert_int_equal(arca_kms_create_object(f->kms, f->sess, t, 2, &id), ARCA_ERR_TEMPLATE_INCOMPLETE);
+        arca_attr t2[] = {A_U32(CKA_CLASS, CKO_SECRET_KEY), A_U32(CKA_KEY_TYPE, CKK_AES)};
+        assert_int_equal(arca_kms_create_object(f->kms, f->sess, t2, 2, &id), ARCA_ERR_TEMPLATE_INCOMPLETE);
+        arca_attr t3[] = {A_U32(CKA_CLASS, CKO_SECRET_KEY), A_U32(CKA_KEY_TYPE, CKK_AES),
+                          A_BYTES(CKA_VALUE, "0123456789abcdefg", 17)};
+        assert_int_equal(arca_kms_create_object(f->kms, f->sess, t3, 3, &id), ARCA_ERR_KEY_SIZE);
+    }
+}
+
+typedef struct pair_case {
+    uint32_t mech;
+    const uint8_t *params;
+    size_t params_len;
+    uint32_t bits;
+    uint32_t sign_mech;
+} pair_case;
+
+static void test_all_key_types(void **state)
+{
+    fx *f = *state;
+    arca_object_id aes128 = gen_aes(f, f->sess, 16, "aes128");
+    arca_object_id aes256 = gen_aes(f, f->sess, 32, "aes256");
+    arca_object_id gen;
+    arca_attr gt[] = {A_U32(CKA_VALUE_LEN, 32), A_STR(CKA_LABEL, "hmac")};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_GENERIC_SECRET_KEY_GEN, gt, 2, &gen), ARCA_OK);
+    const pair_case cases[] = {
+        {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 2048, CKM_SHA256_RSA_PKCS},
+        {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 3072, CKM_SHA384_RSA_PKCS_PSS},
+        {CKM_RSA_PKCS_KEY_PAIR_GEN, NULL, 0, 4096, CKM_SHA512_RSA_PKCS},
+        {CKM_EC_KEY_PAIR_GEN, P256, sizeof(P256), 0, CKM_ECDSA_SHA256},
+        {CKM_EC_KEY_PAIR_GEN, P384, sizeof(P384), 0, CKM_ECDSA_SHA384},
+        {CKM_EC_KEY_PAIR_GEN, P521, sizeof(P521), 0, CKM_ECDSA_SHA512},
+        {CKM_EC_EDWARDS_KEY_PAIR_GEN, NULL, 0, 0, CKM_EDDSA},
+    };
+    const size_t nc = sizeof(cases) / sizeof(cases[0]);
+    arca_object_id pubs[7], privs[7];
+    for (size_t i = 0; i < nc; i++) {
+        arca_attr pt[2];
+        size_t np = 0;
+        if (cases[i].bits) pt[np++] = (arca_attr)A_U32(CKA_MODULUS_BITS, cases[i].bits);
+        if (cases[i].params) pt[np++] = (arca_attr){CKA_EC_PARAMS, cases[i].params, cases[i].params_len};
+        gen_pair(f, cases[i].mech, pt, np, &pubs[i], &privs[i]);
+    }
+    for (int round = 0; round < 2; round++) {
+        check_aes(f, &aes128);
+        check_aes(f, &aes256);
+        check_sign(f, &gen, &gen, CKM_SHA256_HMAC);
+        check_sign(f, &aes256, &aes256, CKM_SHA512_HMAC);
+        for (size_t i = 0; i < nc; i++) {
+            arca_mechanism m = {.type = cases[i].sign_mech, .hash = CKM_SHA384, .salt_len = 48};
+            if (cases[i].sign_mech == CKM_SHA384_RSA_PKCS_PSS) {
+                const uint8_t msg[] = "pss";
+                arca_builder sig;
+                assert_int_equal(arca_builder_init(&sig, 64, 8192), ARCA_OK);
+                assert_int_equal(arca_kms_sign(f->kms, f->sess, &privs[i], &m, msg, 3, &sig), ARCA_OK);
+                assert_int_equal(arca_kms_verify(f->kms, f->sess, &pubs[i], &m, msg, 3, sig.data, sig.len), ARCA_OK);
+                arca_builder_cleanup(&sig);
+            } else {
+                check_sign(f, &privs[i], &pubs[i], cases[i].sign_mech);
+            }
+        }
+        /* RSA OAEP encrypt with the public key, decrypt with the private. */
+        arca_mechanism oaep = {.type = CKM_RSA_PKCS_OAEP, .hash = CKM_SHA256};
+        arca_builder ct, back;
+        assert_int_equal(arca_builder_init(&ct, 64, 8192), ARCA_OK);
+        assert_int_equal(arca_builder_init_secret(&back, 64, 8192), ARCA_OK);
+        assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &pubs[0], &oaep, (const uint8_t *)"hi", 2, &ct), ARCA_OK);
+        assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &privs[0], &oaep, ct.data, ct.len, &back), ARCA_OK);
+        assert_int_equal(back.len, 2);
+        assert_memory_equal(back.data, "hi", 2);
+        arca_builder_cleanup(&ct);
+        arca_builder_cleanup(&back);
+        /* ECDH derive between two P-256 keys: both sides get the same secret. */
+        if (round == 0) {
+            arca_builder pt1;
+            assert_int_equal(arca_builder_init(&pt1, 64, 1024), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &pubs[3], CKA_EC_POINT, &pt1), ARCA_OK);
+            assert_true(pt1.len == 67 && pt1.data[0] == 0x04 && pt1.data[2] == 0x04);
+            /* The private key exposes its public half too. */
+            arca_builder pt2;
+            assert_int_equal(arca_builder_init(&pt2, 64, 1024), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &privs[3], CKA_EC_POINT, &pt2), ARCA_OK);
+            assert_int_equal(pt1.len, pt2.len);
+            assert_memory_equal(pt1.data, pt2.data, pt1.len);
+            arca_mechanism ecdh = {.type = CKM_ECDH1_DERIVE, .public_data = pt1.data + 2, .public_data_len = 65};
+            arca_attr dt[] = {A_U32(CKA_KEY_TYPE, CKK_GENERIC_SECRET), A_U32(CKA_VALUE_LEN, 32),
+                              A_BOOL(CKA_SENSITIVE, false), A_BOOL(CKA_EXTRACTABLE, true)};
+            arca_object_id d;
+            assert_int_equal(arca_kms_derive(f->kms, f->sess, &privs[3], &ecdh, dt, 4, &d), ARCA_OK);
+            arca_builder v;
+            assert_int_equal(arca_builder_init_secret(&v, 64, 1024), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &d, CKA_VALUE, &v), ARCA_OK);
+            assert_int_equal(v.len, 32);
+            arca_builder_cleanup(&v);
+            /* Derived from a local key, but extractable: never-extractable false. */
+            assert_int_equal(arca_builder_init(&v, 8, 64), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &d, CKA_NEVER_EXTRACTABLE, &v), ARCA_OK);
+            assert_true(v.len == 1 && v.data[0] == 0);
+            arca_builder_cleanup(&v);
+            /* CKA_DERIVE is not set on RSA private keys. */
+            assert_int_equal(arca_kms_derive(f->kms, f->sess, &privs[0], &ecdh, dt, 4, &d), ARCA_ERR_KEY_FUNCTION);
+            arca_builder_cleanup(&pt1);
+            arca_builder_cleanup(&pt2);
+            /* RSA public parts of the private key. */
+            assert_int_equal(arca_builder_init(&v, 8, 1024), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &privs[0], CKA_PUBLIC_EXPONENT, &v), ARCA_OK);
+            assert_int_equal(v.len, 3);
+            arca_builder_cleanup(&v);
+            assert_int_equal(arca_builder_init(&v, 8, 1024), ARCA_OK);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &privs[1], CKA_MODULUS, &v), ARCA_OK);
+            assert_int_equal(v.len, 384);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &privs[1], CKA_PRIVATE_EXPONENT, &v),
+                             ARCA_ERR_ATTRIBUTE_SENSITIVE);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &privs[1], CKA_VALUE, &v),
+                             ARCA_ERR_ATTRIBUTE_SENSITIVE);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &aes128, CKA_MODULUS, &v),
+                             ARCA_ERR_ATTRIBUTE_TYPE);
+            assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &aes128, 0x7777u, &v), ARCA_ERR_ATTRIBUTE_TYPE);
+            arca_builder_cleanup(&v);
+            /* The pair shares its label. */
+            arca_attr q[] = {A_STR(CKA_LABEL, "pair"), A_U32(CKA_CLASS, CKO_PUBLIC_KEY)};
+            arca_object_id found[16];
+            size_t n = 0;
+            assert_int_equal(arca_kms_find(f->kms, f->sess, q, 2, found, 16, &n), ARCA_OK);
+            assert_int_equal(n, nc);
+        }
+        if (round == 0) {
+            /* Every key again after a restart, unsealed from LMDB. */
+            kms_reopen(f);
+            arca_kms_stats st;
+            arca_kms_get_stats(f->kms, &st);
+            assert_int_equal(st.unseal_count, 0);
+            assert_int_equal(st.cache_objects, 0);
+        }
+    }
+    arca_kms_stats st;
+    arca_kms_get_stats(f->kms, &st);
+    assert_true(st.unseal_count >= 3 + 2 * nc);
+}
+
+static void test_import_and_policy(void **state)
+{
+    fx *f = *state;
+    static const uint8_t key[16] = {0x2b, 0x7e, 0x15, 0x16, 0x28, 0xae, 0xd2, 0xa6,
+                                    0xab, 0xf7, 0x15, 0x88, 0x09, 0xcf, 0x4f, 0x3c};
+    static const uint8_t iv[16] = {0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15};
+    const uint8_t pt[] = "a known answer for the imported key";
+    arca_object_id id, ext, noext, nosign, ec_pub, ec_priv;
+    arca_attr t[] = {A_U32(CKA_CLASS, CKO_SECRET_KEY), A_U32(CKA_KEY_TYPE, CKK_AES), A_BYTES(CKA_VALUE, key, 16),
+                     A_STR(CKA_LABEL, "imported")};
+    assert_int_equal(arca_kms_create_object(f->kms, f->sess, t, 4, &id), ARCA_OK);
+
+    /* Independent computation with OpenSSL. */
+    uint8_t expect[128];
+    int l1 = 0, l2 = 0;
+    EVP_CIPHER_CTX *c = EVP_CIPHER_CTX_new();
+    assert_int_equal(EVP_EncryptInit_ex(c, EVP_aes_128_cbc(), NULL, key, iv), 1);
+    assert_int_equal(EVP_EncryptUpdate(c, expect, &l1, pt, sizeof(pt)), 1);
+    assert_int_equal(EVP_EncryptFinal_ex(c, expect + l1, &l2), 1);
+    EVP_CIPHER_CTX_free(c);
+    arca_mechanism cbc = {.type = CKM_AES_CBC_PAD, .iv = iv, .iv_len = 16};
+    arca_builder ct;
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &id, &cbc, pt, sizeof(pt), &ct), ARCA_OK);
+    assert_int_equal(ct.len, (size_t)(l1 + l2));
+    assert_memory_equal(ct.data, expect, ct.len);
+    arca_builder_cleanup(&ct);
+
+    /* Imported keys are not local and never "always sensitive". */
+    arca_builder v;
+    assert_int_equal(arca_builder_init(&v, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &id, CKA_LOCAL, &v), ARCA_OK);
+    assert_true(v.len == 1 && v.data[0] == 0);
+    arca_builder_cleanup(&v);
+
+    /* Mechanism valid for signing, but not for an AES key. */
+    arca_mechanism ecdsa = {.type = CKM_ECDSA_SHA256};
+    assert_int_equal(arca_builder_init(&v, 8, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &id, &ecdsa, pt, sizeof(pt), &v), ARCA_ERR_KEY_TYPE);
+    /* Not a signing mechanism at all. */
+    arca_mechanism kw = {.type = CKM_AES_KEY_WRAP};
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &id, &kw, pt, sizeof(pt), &v), ARCA_ERR_MECHANISM);
+    /* Data over the cap. */
+    uint8_t *big = calloc(1, ARCA_DATA_MAX + 1);
+    arca_mechanism hm = {.type = CKM_SHA256_HMAC};
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &id, &hm, big, ARCA_DATA_MAX + 1, &v), ARCA_ERR_DATA_LEN);
+    free(big);
+
+    /* Usage flag off: KEY_FUNCTION before any crypto. */
+    arca_attr ns[] = {A_U32(CKA_VALUE_LEN, 32), A_BOOL(CKA_SIGN, false)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, ns, 2, &nosign), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &nosign, &hm, pt, sizeof(pt), &v), ARCA_ERR_KEY_FUNCTION);
+    arca_attr ect[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256))};
+    arca_attr ecv[] = {A_BOOL(CKA_SIGN, false)};
+    assert_int_equal(arca_kms_generate_key_pair(f->kms, f->sess, CKM_EC_KEY_PAIR_GEN, ect, 1, ecv, 1, &ec_pub, &ec_priv),
+                     ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &ec_priv, &ecdsa, pt, sizeof(pt), &v), ARCA_ERR_KEY_FUNCTION);
+    /* A public key has no CKA_SIGN. */
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &ec_pub, &ecdsa, pt, sizeof(pt), &v), ARCA_ERR_KEY_FUNCTION);
+    arca_builder_cleanup(&v);
+
+    /* CKA_VALUE: unextractable -> sensitive; extractable, non-sensitive -> value. */
+    assert_int_equal(arca_builder_init_secret(&v, 8, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &id, CKA_VALUE, &v), ARCA_ERR_ATTRIBUTE_SENSITIVE);
+    arca_attr et[] = {A_U32(CKA_VALUE_LEN, 16), A_BOOL(CKA_EXTRACTABLE, true), A_BOOL(CKA_SENSITIVE, false)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, et, 3, &ext), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &ext, CKA_VALUE, &v), ARCA_OK);
+    assert_int_equal(v.len, 16);
+    uint8_t ext_value[16];
+    memcpy(ext_value, v.data, 16);
+    arca_builder_cleanup(&v);
+    arca_attr st_[] = {A_U32(CKA_VALUE_LEN, 16), A_BOOL(CKA_EXTRACTABLE, true)}; /* sensitive by default */
+    arca_object_id ext_sens;
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, st_, 2, &ext_sens), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(&v, 8, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &ext_sens, CKA_VALUE, &v), ARCA_ERR_ATTRIBUTE_SENSITIVE);
+    arca_builder_cleanup(&v);
+
+    /* Wrap: unextractable target refused; extractable one wraps and unwraps. */
+    noext = gen_aes(f, f->sess, 16, "noext");
+    arca_object_id kek = gen_aes(f, f->sess, 32, "kek");
+    arca_mechanism wrapm = {.type = CKM_AES_KEY_WRAP};
+    arca_builder w;
+    assert_int_equal(arca_builder_init(&w, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_wrap(f->kms, f->sess, &kek, &wrapm, &noext, &w), ARCA_ERR_KEY_UNEXTRACTABLE);
+    assert_int_equal(arca_kms_wrap(f->kms, f->sess, &kek, &wrapm, &ext, &w), ARCA_OK);
+    assert_int_equal(w.len, 24);
+    /* The wrapping key needs CKA_WRAP. */
+    assert_int_equal(arca_kms_wrap(f->kms, f->sess, &nosign, &wrapm, &ext, &w), ARCA_OK);
+    arca_attr nw[] = {A_U32(CKA_VALUE_LEN, 32), A_BOOL(CKA_WRAP, false)};
+    arca_object_id nowrap;
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, nw, 2, &nowrap), ARCA_OK);
+    arca_builder w2;
+    assert_int_equal(arca_builder_init(&w2, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_wrap(f->kms, f->sess, &nowrap, &wrapm, &ext, &w2), ARCA_ERR_KEY_FUNCTION);
+    arca_builder_cleanup(&w2);
+    arca_attr ut[] = {A_U32(CKA_CLASS, CKO_SECRET_KEY), A_U32(CKA_KEY_TYPE, CKK_AES), A_BOOL(CKA_SENSITIVE, false),
+                      A_BOOL(CKA_EXTRACTABLE, true)};
+    arca_object_id unwrapped;
+    assert_int_equal(arca_kms_unwrap(f->kms, f->sess, &kek, &wrapm, w.data, 24, ut, 4, &unwrapped), ARCA_OK);
+    assert_int_equal(arca_kms_unwrap(f->kms, f->sess, &kek, &wrapm, w.data, 24, ut, 2, &unwrapped), ARCA_OK);
+    assert_int_equal(arca_kms_unwrap(f->kms, f->sess, &kek, &wrapm, w.data, 24, ut, 1, &unwrapped),
+                     ARCA_ERR_TEMPLATE_INCOMPLETE);
+    assert_int_equal(arca_kms_unwrap(f->kms, f->sess, &kek, &wrapm, w.data, 24, ut, 4, &unwrapped), ARCA_OK);
+    w.data[3] ^= 0x40;
+    arca_object_id bad;
+    assert_int_equal(arca_kms_unwrap(f->kms, f->sess, &kek, &wrapm, w.data, 24, ut, 4, &bad), ARCA_ERR_DATA_INVALID);
+    arca_builder_cleanup(&w);
+    assert_int_equal(arca_builder_init_secret(&v, 8, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &unwrapped, CKA_VALUE, &v), ARCA_OK);
+    assert_int_equal(v.len, 16);
+    assert_memory_equal(v.data, ext_value, 16);
+    arca_builder_cleanup(&v);
+
+    /* set_attributes: narrowing allowed, widening refused. */
+    arca_attr off[] = {A_BOOL(CKA_ENCRYPT, false), A_STR(CKA_LABEL, "renamed")};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, off, 2), ARCA_OK);
+    arca_mechanism gcm = {.type = CKM_AES_GCM};
+    assert_int_equal(arca_builder_init(&v, 8, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &kek, &gcm, pt, sizeof(pt), &v), ARCA_ERR_KEY_FUNCTION);
+    arca_builder_cleanup(&v);
+    arca_attr on[] = {A_BOOL(CKA_ENCRYPT, true)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, on, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+    arca_attr ex[] = {A_BOOL(CKA_EXTRACTABLE, true)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, ex, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+    arca_attr cls[] = {A_U32(CKA_CLASS, CKO_PRIVATE_KEY)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, cls, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+    arca_attr loc[] = {A_BOOL(CKA_LOCAL, false)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, loc, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+    arca_attr sens[] = {A_BOOL(CKA_SENSITIVE, true)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &ext, sens, 1), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(&v, 8, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &ext, CKA_VALUE, &v), ARCA_ERR_ATTRIBUTE_SENSITIVE);
+    arca_builder_cleanup(&v);
+    arca_attr insens[] = {A_BOOL(CKA_SENSITIVE, false)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &ext, insens, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+    /* Changes persist and the index follows the new label. */
+    kms_reopen(f);
+    arca_attr q[] = {A_STR(CKA_LABEL, "renamed")};
+    arca_object_id found[4];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 4, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, kek.b, 16);
+    arca_attr q2[] = {A_STR(CKA_LABEL, "kek")};
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q2, 1, found, 4, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+    arca_attr nm[] = {A_BOOL(CKA_MODIFIABLE, false)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, nm, 1), ARCA_OK);
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &kek, q2, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+
+    /* Destroy: gone, also after restart. */
+    assert_int_equal(arca_kms_destroy(f->kms, f->sess, &kek), ARCA_OK);
+    assert_int_equal(arca_kms_destroy(f->kms, f->sess, &kek), ARCA_ERR_NOT_FOUND);
+    kms_reopen(f);
+    assert_int_equal(arca_builder_init(&v, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &kek, CKA_LABEL, &v), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 4, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+    arca_builder_cleanup(&v);
+}
+
+static void test_partition_isolation(void **state)
+{
+    fx *f = *state;
+    arca_kms_session *s2;
+    arca_object_id id = gen_aes(f, f->sess, 16, "mine");
+    assert_int_equal(arca_kms_session_new(f->kms, &s2), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s2, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    arca_mechanism gcm = {.type = CKM_AES_GCM};
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 8, 4096), ARCA_OK);
+    /* From the cache ... */
+    assert_int_equal(arca_kms_encrypt(f->kms, s2, &id, &gcm, (const uint8_t *)"x", 1, &b), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s2, &id, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_destroy(f->kms, s2, &id), ARCA_ERR_NOT_FOUND);
+    /* ... and from the store. */
+    arca_kms_session_free(s2);
+    kms_reopen(f);
+    assert_int_equal(arca_kms_session_new(f->kms, &s2), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s2, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s2, &id, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    arca_attr q[] = {A_STR(CKA_LABEL, "mine")};
+    arca_object_id found[4];
+    size_t n = 9;
+    assert_int_equal(arca_kms_find(f->kms, s2, q, 1, found, 4, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 4, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    /* Now cached: the other partition still sees nothing. */
+    assert_int_equal(arca_kms_get_attribute(f->kms, s2, &id, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    arca_builder_cleanup(&b);
+    arca_kms_session_free(s2);
+}
+
+static void put_blob(fx *f, const arca_object_id *id, const uint8_t *v, size_t len)
+{
+    arca_store_op op = {ARCA_STORE_PUT, ARCA_DB_BLOBS, id->b, 16, v, len};
+    assert_int_equal(f->store->commit(f->store->ctx, &op, 1), ARCA_OK);
+}
+
+static void test_tamper(void **state)
+{
+    fx *f = *state;
+    arca_object_id a = gen_aes(f, f->sess, 16, "a"), b = gen_aes(f, f->sess, 16, "b"),
+                   c = gen_aes(f, f->sess, 16, "c"), d = gen_aes(f, f->sess, 16, "d"),
+                   ok = gen_aes(f, f->sess, 16, "ok");
+    uint8_t *va, *vb, *vc, *vd;
+    size_t la, lb, lc, ld;
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, a.b, 16, &va, &la), ARCA_OK);
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, b.b, 16, &vb, &lb), ARCA_OK);
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, c.b, 16, &vc, &lc), ARCA_OK);
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, d.b, 16, &vd, &ld), ARCA_OK);
+    va[la - 20] ^= 0x01;          /* flip a ciphertext byte */
+    put_blob(f, &a, va, la);
+    put_blob(f, &b, vb, lb / 2);  /* truncate */
+    put_blob(f, &c, vd, ld);      /* swap c and d */
+    put_blob(f, &d, vc, lc);
+    free(va);
+    free(vb);
+    free(vc);
+    free(vd);
+    kms_reopen(f);
+    const arca_object_id *bad[] = {&a, &b, &c, &d};
+    arca_mechanism gcm = {.type = CKM_AES_GCM};
+    arca_builder out;
+    assert_int_equal(arca_builder_init(&out, 8, 4096), ARCA_OK);
+    for (size_t i = 0; i < 4; i++) {
+        assert_int_equal(arca_kms_encrypt(f->kms, f->sess, bad[i], &gcm, (const uint8_t *)"x", 1, &out),
+                         ARCA_ERR_INTEGRITY);
+        assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, bad[i], CKA_LABEL, &out), ARCA_ERR_INTEGRITY);
+    }
+    arca_builder_cleanup(&out);
+    char hex[33];
+    kms_id_hex(&a, hex);
+    char needle[128];
+    snprintf(needle, sizeof(needle), "object %s: sealed blob failed integrity check", hex);
+    assert_true(log_contains(f, needle));
+    kms_id_hex(&c, hex);
+    snprintf(needle, sizeof(needle), "object %s: sealed blob failed integrity check", hex);
+    assert_true(log_contains(f, needle));
+    check_aes(f, &ok);
+    /* find skips damaged objects. */
+    arca_attr q[] = {A_U32(CKA_CLASS, CKO_SECRET_KEY)};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, ok.b, 16);
+    /* A clear partition prefix rewritten by the host only breaks the blob. */
+    uint8_t *vo;
+    size_t lo;
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, ok.b, 16, &vo, &lo), ARCA_OK);
+    put_blob(f, &ok, vo, 3);
+    free(vo);
+    kms_reopen(f);
+    assert_int_equal(arca_builder_init(&out, 8, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &ok, CKA_LABEL, &out), ARCA_ERR_INTEGRITY);
+    arca_builder_cleanup(&out);
+}
+
+static void test_bogus_index(void **state)
+{
+    fx *f = *state;
+    arca_object_id target = gen_aes(f, f->sess, 16, "target");
+    arca_object_id other = gen_aes(f, f->sess, 16, "other");
+    /* The host copies target's label-index prefix onto other's id, and
+     * onto an id that does not exist. It can see the prefixes, not labels. */
+    uint8_t h[32];
+    assert_int_equal(kms_index_hmac(&f->kms->k_index, f->sess->partition_id, CKA_LABEL, (const uint8_t *)"target", 6,
+                                    NULL, 0, h),
+                     ARCA_OK);
+    uint8_t k1[48], k2[48];
+    memcpy(k1, h, 32);
+    memcpy(k1 + 32, other.b, 16);
+    memcpy(k2, h, 32);
+    memset(k2 + 32, 0xAB, 16);
+    arca_store_op ops[2] = {{ARCA_STORE_PUT, ARCA_DB_INDEX, k1, 48, (const uint8_t *)"", 0},
+                            {ARCA_STORE_PUT, ARCA_DB_INDEX, k2, 48, (const uint8_t *)"", 0}};
+    assert_int_equal(f->store->commit(f->store->ctx, ops, 2), ARCA_OK);
+    kms_reopen(f);
+    arca_attr q[] = {A_STR(CKA_LABEL, "target")};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, target.b, 16);
+    /* max_ids is honoured. */
+    arca_attr all[] = {A_U32(CKA_KEY_TYPE, CKK_AES)};
+    assert_int_equal(arca_kms_find(f->kms, f->sess, all, 1, found, 1, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_int_equal(arca_kms_find(f->kms, f->sess, all, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 2);
+    /* Unknown attribute types simply match nothing. */
+    arca_attr unk[] = {A_STR(CKA_LABEL, "target"), A_BYTES(0x7777u, "x", 1)};
+    assert_int_equal(arca_kms_find(f->kms, f->sess, unk, 2, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+}
+
+static void test_find_scale(void **state)
+{
+    fx *f = *state;
+    char label[32];
+    for (int i = 0; i < 2000; i++) {
+        snprintf(label, sizeof(label), "bulk-%d", i);
+        (void)gen_aes(f, f->sess, 16, label);
+    }
+    for (int i = 0; i < 3; i++) (void)gen_aes(f, f->sess, 16, "needle");
+    kms_reopen(f);
+    arca_kms_stats st;
+    arca_kms_get_stats(f->kms, &st);
+    assert_int_equal(st.unseal_count, 0);
+    arca_attr q[] = {A_STR(CKA_LABEL, "needle")};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 3);
+    arca_kms_get_stats(f->kms, &st);
+    assert_int_equal(st.unseal_count, 3);
+    /* Find by CKA_ID also uses its index. */
+    arca_attr q2[] = {A_STR(CKA_ID, "no-such-id")};
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q2, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+    arca_kms_get_stats(f->kms, &st);
+    assert_int_equal(st.unseal_count, 3);
+}
+
+static void test_cache_budget(void **state)
+{
+    fx *f = *state;
+    arca_object_id ids[60];
+    for (int i = 0; i < 60; i++) ids[i] = gen_aes(f, f->sess, 32, "cached");
+    f->cfg.cache_bytes = 8192;
+    kms_reopen(f);
+    arca_kms_stats st;
+    for (int round = 0; round < 2; round++) {
+        for (int i = 0; i < 60; i++) {
+            check_aes(f, &ids[i]);
+            arca_kms_get_stats(f->kms, &st);
+            assert_true(st.cache_bytes <= 8192);
+            assert_true(st.cache_objects >= 1);
+        }
+    }
+    arca_kms_get_stats(f->kms, &st);
+    assert_true(st.cache_objects < 60);
+    assert_true(st.unseal_count > 60); /* evicted objects were unsealed again */
+}
+
+static void test_rotation(void **state)
+{
+    fx *f = *state;
+    arca_object_id v1 = gen_aes(f, f->sess, 32, "rot"), v2, v3;
+    arca_mechanism gcm = {.type = CKM_AES_GCM};
+    arca_builder ct, pt, b;
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &v1, &gcm, (const uint8_t *)"old data", 8, &ct), ARCA_OK);
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &v1, &v2), ARCA_OK);
+    assert_memory_not_equal(v1.b, v2.b, 16);
+    for (int round = 0; round < 2; round++) {
+        assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+        assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &v2, ARCA_CKA_KEY_VERSION, &b), ARCA_OK);
+        assert_memory_equal(b.data, "\0\0\0\2", 4);
+        arca_builder_cleanup(&b);
+        assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+        assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &v1, ARCA_CKA_PRIMARY, &b), ARCA_OK);
+        assert_true(b.len == 1 && b.data[0] == 0);
+        arca_builder_cleanup(&b);
+        arca_attr q[] = {A_STR(CKA_LABEL, "rot")};
+        arca_attr qp[] = {A_STR(CKA_LABEL, "rot"), A_BOOL(ARCA_CKA_PRIMARY, true)};
+        arca_attr qv[] = {A_STR(CKA_LABEL, "rot"), A_U32(ARCA_CKA_KEY_VERSION, 1)};
+        arca_object_id found[8];
+        size_t n = 0;
+        assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+        assert_int_equal(n, 2);
+        assert_int_equal(arca_kms_find(f->kms, f->sess, qp, 2, found, 8, &n), ARCA_OK);
+        assert_int_equal(n, 1);
+        assert_memory_equal(found[0].b, v2.b, 16);
+        assert_int_equal(arca_kms_find(f->kms, f->sess, qv, 2, found, 8, &n), ARCA_OK);
+        assert_int_equal(n, 1);
+        assert_memory_equal(found[0].b, v1.b, 16);
+        /* v1 still decrypts; v2 is a different key. */
+        assert_int_equal(arca_builder_init_secret(&pt, 64, 4096), ARCA_OK);
+        assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &v1, &gcm, ct.data, ct.len, &pt), ARCA_OK);
+        assert_memory_equal(pt.data, "old data", 8);
+        assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &v2, &gcm, ct.data, ct.len, &pt),
+                         ARCA_ERR_SIGNATURE_INVALID);
+        arca_builder_cleanup(&pt);
+        check_aes(f, &v2);
+        if (round == 0) kms_reopen(f);
+    }
+    /* Rotating from an old version still numbers from the maximum. */
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &v1, &v3), ARCA_OK);
+    assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &v3, ARCA_CKA_KEY_VERSION, &b), ARCA_OK);
+    assert_memory_equal(b.data, "\0\0\0\3", 4);
+    arca_builder_cleanup(&b);
+    /* A key pair rotates as a pair; unnamed keys cannot rotate. */
+    arca_object_id pub, priv, npriv;
+    arca_attr ect[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256))};
+    gen_pair(f, CKM_EC_KEY_PAIR_GEN, ect, 1, &pub, &priv);
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &priv, &npriv), ARCA_OK);
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &pub, &npriv), ARCA_ERR_KEY_TYPE);
+    arca_attr qp[] = {A_STR(CKA_LABEL, "pair"), A_BOOL(ARCA_CKA_PRIMARY, true)};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, qp, 2, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 2);
+    arca_attr nt[] = {A_U32(CKA_VALUE_LEN, 16)};
+    arca_object_id unnamed, x;
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, nt, 1, &unnamed), ARCA_OK);
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &unnamed, &x), ARCA_ERR_TEMPLATE_INCOMPLETE);
+    arca_builder_cleanup(&ct);
+}
+
+static void test_session_objects(void **state)
+{
+    fx *f = *state;
+    arca_object_id sid, tid;
+    arca_attr t[] = {A_U32(CKA_VALUE_LEN, 16), A_BOOL(CKA_TOKEN, false), A_STR(CKA_LABEL, "ephemeral")};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 3, &sid), ARCA_OK);
+    tid = gen_aes(f, f->sess, 16, "ephemeral");
+    check_aes(f, &sid);
+    uint8_t *v;
+    size_t l;
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_BLOBS, sid.b, 16, &v, &l), ARCA_ERR_NOT_FOUND);
+    arca_attr q[] = {A_STR(CKA_LABEL, "ephemeral")};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 2);
+    arca_attr qs[] = {A_STR(CKA_LABEL, "ephemeral"), A_BOOL(CKA_TOKEN, false)};
+    assert_int_equal(arca_kms_find(f->kms, f->sess, qs, 2, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, sid.b, 16);
+    /* Another session does not see it. */
+    arca_kms_session *s2;
+    assert_int_equal(arca_kms_session_new(f->kms, &s2), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s2, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s2, &sid, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    /* Session object changes and destroy. */
+    arca_attr lab[] = {A_STR(CKA_LABEL, "renamed-eph")};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &sid, lab, 1), ARCA_OK);
+    arca_object_id sid2;
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 3, &sid2), ARCA_OK);
+    assert_int_equal(arca_kms_destroy(f->kms, f->sess, &sid2), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &sid2, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    /* Freeing the session frees its objects; token objects stay. */
+    arca_kms_session_free(f->sess);
+    f->sess = s2;
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &sid, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, tid.b, 16);
+    arca_builder_cleanup(&b);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_appliance_and_pins, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_templates, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_all_key_types, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_import_and_policy, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_partition_isolation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tamper, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_bogus_index, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_find_scale, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_budget, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_session_objects, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

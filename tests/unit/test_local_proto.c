@@ -1,0 +1,609 @@
+/* The local request protocol codec: round trips of every op and response
+ * shape, and every decoder refusing short, trailing and over-cap input
+ * with the exact status; frames over a socketpair. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "arca/local_proto.h"
+#include "arca/secret.h"
+
+static uint8_t *encode(const arca_lp_request *r, size_t *len)
+{
+    arca_builder b;
+    uint8_t *out = NULL;
+    assert_int_equal(arca_builder_init(&b, 64, 4u << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(r, &b), ARCA_OK);
+    assert_int_equal(arca_builder_finish(&b, &out, len), ARCA_OK);
+    return out;
+}
+
+static arca_status decode(const uint8_t *buf, size_t len, arca_lp_request *out)
+{
+    arca_cursor c;
+    arca_cursor_init(&c, buf, len);
+    return arca_lp_request_decode(&c, out);
+}
+
+static arca_lp_bytes B(const char *s)
+{
+    arca_lp_bytes v = {(const uint8_t *)s, strlen(s)};
+    return v;
+}
+
+static void assert_bytes(const arca_lp_bytes *a, const arca_lp_bytes *b)
+{
+    assert_int_equal(a->len, b->len);
+    if (a->len) assert_memory_equal(a->data, b->data, a->len);
+}
+
+/* A request with every field set; each op encodes its own subset. */
+static void fill(arca_lp_request *r, uint16_t op)
+{
+    static const uint8_t v1[] = {1, 2, 3}, v2[] = {4}, iv[12] = {9}, data[100] = {7}, sig[64] = {8};
+    memset(r, 0, sizeof(*r));
+    r->op = op;
+    r->partition = B("tenant-a");
+    r->role = 3;
+    r->pin = B("1234abcd");
+    r->pin2 = B("user-pin");
+    r->mech_type = 0x1080;
+    r->mech.type = 0x1087;
+    r->mech.hash = 0x250;
+    r->mech.mgf = 2;
+    r->mech.salt_len = 32;
+    r->mech.tag_bits = 128;
+    r->mech.iv.data = iv;
+    r->mech.iv.len = sizeof(iv);
+    r->mech.aad = B("aad");
+    r->mech.label = B("label");
+    r->mech.salt = B("salt");
+    r->mech.info = B("info");
+    r->mech.public_data = B("peer");
+    r->tmpl.attrs[0] = (arca_lp_attr){0x3, v1, sizeof(v1)};
+    r->tmpl.attrs[1] = (arca_lp_attr){0x100, v2, sizeof(v2)};
+    r->tmpl.attrs[2] = (arca_lp_attr){0x101, NULL, 0};
+    r->tmpl.num = 3;
+    r->tmpl2.attrs[0] = (arca_lp_attr){0x2, v2, sizeof(v2)};
+    r->tmpl2.num = 1;
+    memset(r->id, 0xaa, sizeof(r->id));
+    memset(r->id2, 0xbb, sizeof(r->id2));
+    r->value = 77;
+    r->data.data = data;
+    r->data.len = sizeof(data);
+    r->sig.data = sig;
+    r->sig.len = sizeof(sig);
+}
+
+static void assert_template(const arca_lp_template *a, const arca_lp_template *b)
+{
+    assert_int_equal(a->num, b->num);
+    for (size_t i = 0; i < a->num; i++) {
+        assert_int_equal(a->attrs[i].type, b->attrs[i].type);
+        arca_lp_bytes x = {a->attrs[i].value, a->attrs[i].len}, y = {b->attrs[i].value, b->attrs[i].len};
+        assert_bytes(&x, &y);
+    }
+}
+
+static void assert_mech(const arca_lp_mechanism *a, const arca_lp_mechanism *b)
+{
+    assert_int_equal(a->type, b->type);
+    assert_int_equal(a->hash, b->hash);
+    assert_int_equal(a->mgf, b->mgf);
+    assert_int_equal(a->salt_len, b->salt_len);
+    assert_int_equal(a->tag_bits, b->tag_bits);
+    assert_bytes(&a->iv, &b->iv);
+    assert_bytes(&a->aad, &b->aad);
+    assert_bytes(&a->label, &b->label);
+    assert_bytes(&a->salt, &b->salt);
+    assert_bytes(&a->info, &b->info);
+    assert_bytes(&a->public_data, &b->public_data);
+}
+
+/* Every op: encode, decode, compare the fields the op carries; then every
+ * truncation is ARCA_ERR_DECODE and one trailing byte is ARCA_ERR_DECODE. */
+static void test_request_round_trip_all_ops(void **state)
+{
+    (void)state;
+    static arca_lp_request in, out;
+    for (uint16_t op = 1; op <= ARCA_LP_OP_MAX; op++) {
+        fill(&in, op);
+        size_t len = 0;
+        uint8_t *buf = encode(&in, &len);
+        assert_int_equal(decode(buf, len, &out), ARCA_OK);
+        assert_int_equal(out.op, op);
+        switch (op) {
+        case ARCA_LP_LOGIN:
+            assert_bytes(&out.partition, &in.partition);
+            assert_int_equal(out.role, 3);
+            assert_bytes(&out.pin, &in.pin);
+            break;
+        case ARCA_LP_PARTITION_CREATE:
+            assert_bytes(&out.partition, &in.partition);
+            assert_bytes(&out.pin, &in.pin);
+            assert_bytes(&out.pin2, &in.pin2);
+            break;
+        case ARCA_LP_INITIALISE:
+        case ARCA_LP_INIT_USER_PIN:
+            assert_bytes(&out.pin, &in.pin);
+            assert_int_equal(out.partition.len, 0);
+            break;
+        case ARCA_LP_GENERATE_KEY_PAIR:
+            assert_template(&out.tmpl2, &in.tmpl2);
+            /* fall through */
+        case ARCA_LP_GENERATE_KEY:
+            assert_int_equal(out.mech_type, in.mech_type);
+            assert_template(&out.tmpl, &in.tmpl);
+            break;
+        case ARCA_LP_FIND:
+            assert_int_equal(out.value, 77);
+            /* fall through */
+        case ARCA_LP_CREATE_OBJECT:
+            assert_template(&out.tmpl, &in.tmpl);
+            break;
+        case ARCA_LP_VERIFY:
+            assert_bytes(&out.sig, &in.sig);
+            /* fall through */
+        case ARCA_LP_SIGN:
+        case ARCA_LP_ENCRYPT:
+        case ARCA_LP_DECRYPT:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_mech(&out.mech, &in.mech);
+            assert_bytes(&out.data, &in.data);
+            break;
+        case ARCA_LP_WRAP:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_memory_equal(out.id2, in.id2, 16);
+            assert_mech(&out.mech, &in.mech);
+            break;
+        case ARCA_LP_UNWRAP:
+            assert_bytes(&out.data, &in.data);
+            /* fall through */
+        case ARCA_LP_DERIVE:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_mech(&out.mech, &in.mech);
+            assert_template(&out.tmpl, &in.tmpl);
+            break;
+        case ARCA_LP_GET_ATTRIBUTE:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_int_equal(out.value, 77);
+            break;
+        case ARCA_LP_SET_ATTRIBUTES:
+            assert_template(&out.tmpl, &in.tmpl);
+            /* fall through */
+        case ARCA_LP_DESTROY:
+        case ARCA_LP_ROTATE:
+            assert_memory_equal(out.id, in.id, 16);
+            break;
+        case ARCA_LP_RANDOM:
+            assert_int_equal(out.value, 77);
+            break;
+        default:
+            assert_int_equal(len, 4); /* version and op only */
+            break;
+        }
+        for (size_t cut = 0; cut < len; cut++) assert_int_equal(decode(buf, cut, &out), ARCA_ERR_DECODE);
+        uint8_t *longer = malloc(len + 1);
+        memcpy(longer, buf, len);
+        longer[len] = 0;
+        assert_int_equal(decode(longer, len + 1, &out), ARCA_ERR_DECODE);
+        free(longer);
+        free(buf);
+    }
+}
+
+static void test_request_bad_version_and_op(void **state)
+{
+    (void)state;
+    arca_lp_request out;
+    const uint8_t v2[] = {0, 2, 0, ARCA_LP_LOGOUT};
+    const uint8_t op0[] = {0, 1, 0, 0};
+    const uint8_t op25[] = {0, 1, 0, 25};
+    const uint8_t ok[] = {0, 1, 0, ARCA_LP_LOGOUT};
+    assert_int_equal(decode(v2, sizeof(v2), &out), ARCA_ERR_DECODE);
+    assert_int_equal(decode(op0, sizeof(op0), &out), ARCA_ERR_DECODE);
+    assert_int_equal(decode(op25, sizeof(op25), &out), ARCA_ERR_DECODE);
+    assert_int_equal(decode(ok, sizeof(ok), &out), ARCA_OK);
+    assert_int_equal(out.op, ARCA_LP_LOGOUT);
+}
+
+/* Hand-built bodies (the encoder refuses these). */
+static size_t put16(uint8_t *p, uint16_t v)
+{
+    p[0] = (uint8_t)(v >> 8);
+    p[1] = (uint8_t)v;
+    return 2;
+}
+
+static size_t put32(uint8_t *p, uint32_t v)
+{
+    p[0] = (uint8_t)(v >> 24);
+    p[1] = (uint8_t)(v >> 16);
+    p[2] = (uint8_t)(v >> 8);
+    p[3] = (uint8_t)v;
+    return 4;
+}
+
+static void test_request_over_caps(void **state)
+{
+    (void)state;
+    static uint8_t buf[300 * 1024];
+    static arca_lp_request out;
+    size_t n;
+
+    /* PIN of 129 bytes */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_INIT_USER_PIN);
+    n += put16(buf + n, ARCA_LP_PIN_MAX + 1);
+    memset(buf + n, 'a', ARCA_LP_PIN_MAX + 1);
+    n += ARCA_LP_PIN_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* partition name of 65 bytes */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_LOGIN);
+    n += put16(buf + n, ARCA_LP_NAME_MAX + 1);
+    memset(buf + n, 'p', ARCA_LP_NAME_MAX + 1);
+    n += ARCA_LP_NAME_MAX + 1;
+    buf[n++] = 3;
+    n += put16(buf + n, 4);
+    memcpy(buf + n, "1234", 4);
+    n += 4;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* a NUL inside a PIN */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_INITIALISE);
+    n += put16(buf + n, 4);
+    memcpy(buf + n, "12\0" "4", 4);
+    n += 4;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+
+    /* template of 65 attributes (count checked before the attributes) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_CREATE_OBJECT);
+    n += put32(buf + n, ARCA_LP_MAX_ATTRS + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* attribute value over ARCA_LP_ATTR_VALUE_MAX */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_CREATE_OBJECT);
+    n += put32(buf + n, 1);
+    n += put32(buf + n, 0x11);
+    n += put32(buf + n, ARCA_LP_ATTR_VALUE_MAX + 1);
+    memset(buf + n, 0, ARCA_LP_ATTR_VALUE_MAX + 1);
+    n += ARCA_LP_ATTR_VALUE_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* FIND max over ARCA_LP_FIND_MAX */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_FIND);
+    n += put32(buf + n, 0);
+    n += put32(buf + n, ARCA_LP_FIND_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* RANDOM over ARCA_LP_DATA_MAX */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_RANDOM);
+    n += put32(buf + n, ARCA_LP_DATA_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* data over ARCA_LP_DATA_MAX (cap checked before the bytes) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_SIGN);
+    memset(buf + n, 0, 16);
+    n += 16;
+    for (int i = 0; i < 5; i++) n += put32(buf + n, 0);
+    for (int i = 0; i < 6; i++) n += put32(buf + n, 0);
+    size_t mech_end = n;
+    n += put32(buf + n, ARCA_LP_DATA_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* an IV over ARCA_LP_IV_MAX */
+    n = mech_end - 6 * 4;
+    n += put32(buf + n, ARCA_LP_IV_MAX + 1);
+    memset(buf + n, 0, ARCA_LP_IV_MAX + 1);
+    n += ARCA_LP_IV_MAX + 1;
+    for (int i = 0; i < 5; i++) n += put32(buf + n, 0);
+    n += put32(buf + n, 0);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+}
+
+static void test_request_encode_refuses(void **state)
+{
+    (void)state;
+    static arca_lp_request r;
+    arca_builder b;
+    char pin[ARCA_LP_PIN_MAX + 2];
+    memset(pin, 'x', sizeof(pin) - 1);
+    pin[sizeof(pin) - 1] = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.op = 0;
+    assert_int_equal(arca_builder_init(&b, 16, 1 << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(&r, &b), ARCA_ERR_ARGS);
+    arca_builder_cleanup(&b);
+
+    r.op = ARCA_LP_INITIALISE;
+    r.pin = B(pin);
+    assert_int_equal(arca_builder_init(&b, 16, 1 << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(&r, &b), ARCA_ERR_TOO_LARGE);
+    arca_builder_cleanup(&b);
+
+    r.pin.data = (const uint8_t *)"ab\0d";
+    r.pin.len = 4;
+    assert_int_equal(arca_builder_init(&b, 16, 1 << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(&r, &b), ARCA_ERR_ARGS);
+    arca_builder_cleanup(&b);
+
+    r.op = ARCA_LP_CREATE_OBJECT;
+    r.tmpl.num = ARCA_LP_MAX_ATTRS + 1;
+    assert_int_equal(arca_builder_init(&b, 16, 1 << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(&r, &b), ARCA_ERR_TOO_LARGE);
+    arca_builder_cleanup(&b);
+}
+
+/* ---- responses ---- */
+
+static arca_status resp_decode(const uint8_t *buf, size_t len, uint16_t op, arca_lp_response *out)
+{
+    arca_cursor c;
+    arca_cursor_init(&c, buf, len);
+    return arca_lp_response_decode(&c, op, out);
+}
+
+static uint8_t *finish(arca_builder *b, size_t *len)
+{
+    uint8_t *out = NULL;
+    assert_int_equal(arca_builder_finish(b, &out, len), ARCA_OK);
+    return out;
+}
+
+/* Checks a response: decodes, then truncations and a trailing byte fail. */
+static void check_edges(const uint8_t *buf, size_t len, uint16_t op)
+{
+    arca_lp_response r;
+    for (size_t cut = 0; cut < len; cut++) assert_int_equal(resp_decode(buf, cut, op, &r), ARCA_ERR_DECODE);
+    uint8_t *longer = malloc(len + 1);
+    memcpy(longer, buf, len);
+    longer[len] = 0;
+    assert_int_equal(resp_decode(longer, len + 1, op, &r), ARCA_ERR_DECODE);
+    free(longer);
+}
+
+static void test_response_shapes(void **state)
+{
+    (void)state;
+    arca_builder b;
+    arca_lp_response r;
+    size_t len;
+    uint8_t *buf;
+    uint8_t id[16], id2[16];
+    memset(id, 1, sizeof(id));
+    memset(id2, 2, sizeof(id2));
+
+    /* EMPTY */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_LOGIN, &r), ARCA_OK);
+    assert_int_equal(r.status, ARCA_OK);
+    check_edges(buf, len, ARCA_LP_LOGIN);
+    free(buf);
+
+    /* ID_PAIR */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_bytes(&b, id, 16), ARCA_OK);
+    assert_int_equal(arca_builder_add_bytes(&b, id2, 16), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_GENERATE_KEY_PAIR, &r), ARCA_OK);
+    assert_memory_equal(r.id, id, 16);
+    assert_memory_equal(r.id2, id2, 16);
+    check_edges(buf, len, ARCA_LP_GENERATE_KEY_PAIR);
+    /* the same bytes are trailing data for a single-id op */
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_ROTATE, &r), ARCA_ERR_DECODE);
+    free(buf);
+
+    /* BYTES */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32_prefixed(&b, "signature", 9), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_SIGN, &r), ARCA_OK);
+    assert_int_equal(r.data.len, 9);
+    assert_memory_equal(r.data.data, "signature", 9);
+    check_edges(buf, len, ARCA_LP_SIGN);
+    free(buf);
+
+    /* IDS */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32(&b, 2), ARCA_OK);
+    assert_int_equal(arca_builder_add_bytes(&b, id, 16), ARCA_OK);
+    assert_int_equal(arca_builder_add_bytes(&b, id2, 16), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_FIND, &r), ARCA_OK);
+    assert_int_equal(r.num_items, 2);
+    assert_int_equal(arca_cursor_remaining(&r.list), 32);
+    assert_memory_equal(r.list.data + 16, id2, 16);
+    check_edges(buf, len, ARCA_LP_FIND);
+    free(buf);
+
+    /* NAMES */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32(&b, 2), ARCA_OK);
+    assert_int_equal(arca_builder_add_u16_prefixed(&b, "a", 1), ARCA_OK);
+    assert_int_equal(arca_builder_add_u16_prefixed(&b, "bc", 2), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_PARTITION_LIST, &r), ARCA_OK);
+    assert_int_equal(r.num_items, 2);
+    assert_int_equal(arca_cursor_remaining(&r.list), 7);
+    check_edges(buf, len, ARCA_LP_PARTITION_LIST);
+    free(buf);
+
+    /* PAIRS */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32(&b, 1), ARCA_OK);
+    assert_int_equal(arca_builder_add_u16_prefixed(&b, "sealing", 7), ARCA_OK);
+    assert_int_equal(arca_builder_add_u16_prefixed(&b, "dev", 3), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_STATUS, &r), ARCA_OK);
+    assert_int_equal(r.num_items, 1);
+    check_edges(buf, len, ARCA_LP_STATUS);
+    free(buf);
+
+    /* U64 */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u64(&b, 1234567890123ull), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_AUDIT_VERIFY, &r), ARCA_OK);
+    assert_int_equal(r.u64, 1234567890123ull);
+    check_edges(buf, len, ARCA_LP_AUDIT_VERIFY);
+    free(buf);
+
+    /* unknown op */
+    const uint8_t ok[] = {0, 0, 0, 0};
+    assert_int_equal(resp_decode(ok, sizeof(ok), 99, &r), ARCA_ERR_ARGS);
+}
+
+static void test_response_errors(void **state)
+{
+    (void)state;
+    arca_builder b;
+    arca_lp_response r;
+    size_t len;
+    uint8_t *buf;
+    char long_msg[400];
+    memset(long_msg, 'm', sizeof(long_msg) - 1);
+    long_msg[sizeof(long_msg) - 1] = 0;
+
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_error(&b, ARCA_ERR_PIN_INCORRECT, "PIN incorrect"), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_SIGN, &r), ARCA_OK);
+    assert_int_equal(r.status, ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(r.message.len, 13);
+    check_edges(buf, len, ARCA_LP_SIGN);
+    free(buf);
+
+    /* long messages are truncated to the cap by the encoder */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_error(&b, ARCA_ERR_INTERNAL, long_msg), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_SIGN, &r), ARCA_OK);
+    assert_int_equal(r.message.len, ARCA_LP_MESSAGE_MAX);
+    free(buf);
+
+    /* an error response must not claim ARCA_OK */
+    assert_int_equal(arca_builder_init(&b, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_lp_response_error(&b, ARCA_OK, "x"), ARCA_ERR_ARGS);
+    arca_builder_cleanup(&b);
+
+    /* hand-built hostile responses */
+    uint8_t h[600];
+    size_t n = put32(h, ARCA_STATUS_COUNT); /* status out of range */
+    n += put16(h + n, 0);
+    assert_int_equal(resp_decode(h, n, ARCA_LP_LOGIN, &r), ARCA_ERR_DECODE);
+
+    n = put32(h, ARCA_ERR_INTERNAL); /* message over cap */
+    n += put16(h + n, ARCA_LP_MESSAGE_MAX + 1);
+    memset(h + n, 'm', ARCA_LP_MESSAGE_MAX + 1);
+    n += ARCA_LP_MESSAGE_MAX + 1;
+    assert_int_equal(resp_decode(h, n, ARCA_LP_LOGIN, &r), ARCA_ERR_TOO_LARGE);
+
+    n = put32(h, ARCA_OK); /* too many ids */
+    n += put32(h + n, ARCA_LP_FIND_MAX + 1);
+    assert_int_equal(resp_decode(h, n, ARCA_LP_FIND, &r), ARCA_ERR_TOO_LARGE);
+
+    n = put32(h, ARCA_OK); /* bytes over the frame cap */
+    n += put32(h + n, ARCA_LP_FRAME_MAX + 1);
+    assert_int_equal(resp_decode(h, n, ARCA_LP_SIGN, &r), ARCA_ERR_TOO_LARGE);
+
+    n = put32(h, ARCA_OK); /* list count larger than its items */
+    n += put32(h + n, 3);
+    n += put16(h + n, 1);
+    h[n++] = 'a';
+    assert_int_equal(resp_decode(h, n, ARCA_LP_PARTITION_LIST, &r), ARCA_ERR_DECODE);
+}
+
+/* ---- frames ---- */
+
+static void test_frames(void **state)
+{
+    (void)state;
+    int sv[2];
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    uint8_t *out = NULL;
+    size_t len = 0;
+
+    assert_int_equal(arca_lp_frame_write(sv[0], (const uint8_t *)"hello", 5), ARCA_OK);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, false, &out, &len), ARCA_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(out, "hello", 5);
+    free(out);
+
+    /* in secret memory */
+    assert_int_equal(arca_lp_frame_write(sv[0], (const uint8_t *)"key", 3), ARCA_OK);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, true, &out, &len), ARCA_OK);
+    assert_true(arca_secmem_owns(out));
+    arca_secmem_free(out);
+
+    /* empty payload */
+    assert_int_equal(arca_lp_frame_write(sv[0], NULL, 0), ARCA_OK);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, false, &out, &len), ARCA_OK);
+    assert_null(out);
+    assert_int_equal(len, 0);
+
+    /* over the reader's max: refused before allocating */
+    assert_int_equal(arca_lp_frame_write(sv[0], (const uint8_t *)"0123456789", 10), ARCA_OK);
+    assert_int_equal(arca_lp_frame_read(sv[1], 9, 1000, false, &out, &len), ARCA_ERR_FRAME_SIZE);
+    uint8_t junk[10];
+    assert_int_equal(read(sv[1], junk, sizeof(junk)), 10);
+
+    /* over the protocol's max on write */
+    assert_int_equal(arca_lp_frame_write(sv[0], junk, ARCA_LP_FRAME_MAX + 1), ARCA_ERR_FRAME_SIZE);
+
+    /* nothing arrives */
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 50, false, &out, &len), ARCA_ERR_TIMEOUT);
+
+    /* EOF mid-frame, then a clean EOF */
+    const uint8_t partial[] = {0, 0, 0, 8, 'a', 'b'};
+    assert_int_equal(write(sv[0], partial, sizeof(partial)), (ssize_t)sizeof(partial));
+    shutdown(sv[0], SHUT_WR);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, false, &out, &len), ARCA_ERR_IO);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, false, &out, &len), ARCA_ERR_CHANNEL);
+    close(sv[0]);
+    close(sv[1]);
+
+    /* EOF inside the length prefix */
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+    assert_int_equal(write(sv[0], partial, 2), 2);
+    close(sv[0]);
+    assert_int_equal(arca_lp_frame_read(sv[1], 1024, 1000, false, &out, &len), ARCA_ERR_IO);
+    close(sv[1]);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_request_round_trip_all_ops),
+        cmocka_unit_test(test_request_bad_version_and_op),
+        cmocka_unit_test(test_request_over_caps),
+        cmocka_unit_test(test_request_encode_refuses),
+        cmocka_unit_test(test_response_shapes),
+        cmocka_unit_test(test_response_errors),
+        cmocka_unit_test(test_frames),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
