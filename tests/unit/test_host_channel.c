@@ -224,7 +224,7 @@ static void test_over_cap(void **state)
 static void test_malformed_headers(void **state)
 {
     fixture *x = *state;
-    uint8_t buf[32];
+    uint8_t buf[32] = {0};
     /* shorter than a header */
     assert_int_equal(arca_host_channel_dispatch_bytes(x->hc, buf, 5, -1), ARCA_ERR_DECODE);
     /* unknown flag bits: the stream cannot be trusted */
