@@ -43,6 +43,9 @@ arca_status arca_isolation_close_fds(int keep_fd)
  * descriptors it already holds (channel, client sockets, the dev counter
  * file), memory (including memfd_secret pages), threads, time, randomness
  * and exiting. No open/openat, execve, socket, connect, ptrace. */
+#ifndef ARCA_SANITIZER_EXTRA
+#define ARCA_SANITIZER_EXTRA "prctl",
+#endif
 static const char *const allowed[] = {
     /* I/O on held descriptors */
     "read", "write", "readv", "writev", "recvmsg", "sendmsg", "recvfrom", "sendto", "close", "poll", "ppoll",
@@ -57,9 +60,7 @@ static const char *const allowed[] = {
     /* leaving */
     "exit", "exit_group",
 #ifdef ARCA_SANITIZE_BUILD
-    /* ASan/UBSan runtime only (not in release builds): its allocator and
-     * leak checker at exit were seen to need these under this filter. */
-    "sched_getaffinity", "prctl", "getrlimit", "prlimit64", "rt_sigaction", "ptrace", "wait4",
+    ARCA_SANITIZER_EXTRA
 #endif
 };
 
