@@ -44,7 +44,7 @@ arca_status arca_isolation_close_fds(int keep_fd)
  * file), memory (including memfd_secret pages), threads, time, randomness
  * and exiting. No open/openat, execve, socket, connect, ptrace. */
 #ifndef ARCA_SANITIZER_EXTRA
-#define ARCA_SANITIZER_EXTRA "prctl",
+#define ARCA_SANITIZER_EXTRA "prctl", "getppid", "rt_sigaction",
 #endif
 static const char *const allowed[] = {
     /* I/O on held descriptors */

@@ -79,13 +79,16 @@ out:
 /* The sealing key for (our signer, product, svn, generation). */
 static arca_status derive_seal_key(const arca_sealing *s, uint16_t svn, uint32_t generation, arca_secret *out)
 {
-    uint8_t info[32 + 2 + 2 + 4];
+    /* The debug flag is part of the key (as SGX's DEBUG attribute is): a
+     * debug-signed image never reads what a production image sealed. */
+    uint8_t info[32 + 2 + 2 + 4 + 1];
     arca_builder b;
     arca_builder_init_fixed(&b, info, sizeof info);
     ARCA_GUARD(arca_builder_add_bytes(&b, s->self.signer_id, sizeof s->self.signer_id));
     ARCA_GUARD(arca_builder_add_u16(&b, s->self.product_id));
     ARCA_GUARD(arca_builder_add_u16(&b, svn));
     ARCA_GUARD(arca_builder_add_u32(&b, generation));
+    ARCA_GUARD(arca_builder_add_u8(&b, s->self.debug ? 1 : 0));
     ARCA_ENSURE(b.len == sizeof info, ARCA_ERR_INTERNAL);
     return hkdf32(s->ops->seed(s->state), "arca-seal-v1", info, sizeof info, out);
 }
@@ -344,7 +347,7 @@ out:
 arca_status arca_sealing_derive_key(arca_sealing *s, const char *purpose, arca_secret *out)
 {
     arca_status st = ARCA_OK;
-    uint8_t info[DERIVE_PURPOSE_MAX + 32];
+    uint8_t info[DERIVE_PURPOSE_MAX + 32 + 1];
     arca_builder b;
 
     ARCA_ENSURE(s != NULL && purpose != NULL && out != NULL, ARCA_ERR_ARGS);
@@ -355,6 +358,7 @@ arca_status arca_sealing_derive_key(arca_sealing *s, const char *purpose, arca_s
     arca_builder_init_fixed(&b, info, sizeof info);
     ARCA_GUARD_OUT(arca_builder_add_bytes(&b, purpose, plen));
     ARCA_GUARD_OUT(arca_builder_add_bytes(&b, s->self.signer_id, sizeof s->self.signer_id));
+    ARCA_GUARD_OUT(arca_builder_add_u8(&b, s->self.debug ? 1 : 0));
     ARCA_GUARD_OUT(hkdf32(s->ops->seed(s->state), "arca-derive-v1", info, b.len, out));
 out:
     return st;

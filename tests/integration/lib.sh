@@ -98,3 +98,10 @@ fresh_appliance() {
 }
 
 first_field() { awk '{print $1}'; }
+
+# Invert one byte of a file in place (a change that is never a no-op).
+flip_byte() { # file offset
+  local b
+  b=$(xxd -s "$2" -l 1 -p "$1")
+  printf "\\x$(printf '%02x' $((0x$b ^ 0xff)))" | dd of="$1" bs=1 seek="$2" conv=notrunc status=none
+}

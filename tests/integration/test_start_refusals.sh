@@ -42,11 +42,11 @@ pass "seed restored: starts again"
 
 # Tampered enclave image (one byte changed) and a signature from another image
 cp "$BIN_ENCLAVE" "$T/enclave"; cp "$BIN_ENCLAVE.sig" "$T/enclave.sig"
-printf '\x00' | dd of="$T/enclave" bs=1 seek=4000 conv=notrunc status=none
+flip_byte "$T/enclave" 4000
 write_conf "enclave_image = $T/enclave"
 refuse "measurement"
 cp "$BIN_ENCLAVE" "$T/enclave"
-printf '\xff' | dd of="$T/enclave.sig" bs=1 seek=$(( $(stat -c %s "$T/enclave.sig") - 5 )) conv=notrunc status=none
+flip_byte "$T/enclave.sig" $(( $(stat -c %s "$T/enclave.sig") - 5 ))
 refuse "signature"
 write_conf "enclave_signer = $(printf '%064d' 0)"
 refuse "signer"

@@ -387,6 +387,14 @@ static void test_other_signer_or_product(void **state)
     assert_int_equal(unseal_one(s2, &m, blob, len), ARCA_OK);
     arca_sealing_free(s2);
 
+    /* A debug-signed image of the same signer, product and SVN cannot read
+     * what a production image sealed. */
+    make_identity(&other, 0x11, 7, 5);
+    other.debug = true;
+    s2 = open_as(f, &other);
+    assert_int_equal(unseal_one(s2, &m, blob, len), ARCA_ERR_INTEGRITY);
+    arca_sealing_free(s2);
+
     free(blob);
     arca_sealing_free(s);
 }

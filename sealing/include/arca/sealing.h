@@ -5,7 +5,7 @@
  * and `sgx`. All backends seal blobs the same way (see blob format below):
  * AES-256-GCM under a sealing key derived as
  *   HKDF-SHA256(seed; salt = "arca-seal-v1",
- *               info = signer_id || product_id || svn || key_generation)
+ *               info = signer_id || product_id || svn || key_generation || debug)
  * so an image from another signer or product cannot unseal, and an image
  * with a lower SVN cannot unseal what a higher SVN sealed.
  *
