@@ -171,8 +171,9 @@ static bool permitted(uint16_t type, bool reply, arca_hc_state state)
 static arca_status refuse(arca_host_channel *hc, const arca_frame_header *h, arca_hc_state state, arca_status why)
 {
     bool reply = (h->flags & ARCA_FRAME_REPLY) != 0;
-    ARCA_WARN("host channel: refused frame type 0x%04x%s (id %u) in state %s: %s", (unsigned)h->type,
-              reply ? " reply" : "", (unsigned)h->request_id, arca_hc_state_name(state), arca_status_name(why));
+    ARCA_WARN("host channel: refused frame type 0x%04x in state %s: %s (%s, request id %u)", (unsigned)h->type,
+              arca_hc_state_name(state), arca_status_name(why), reply ? "reply" : "request",
+              (unsigned)h->request_id);
     if (!reply && arca_frame_cap(h->type, true) > 0) {
         arca_status st = arca_host_channel_reply(hc, h->type, h->request_id, why, NULL, 0);
         if (st != ARCA_OK) ARCA_WARN("host channel: cannot send refusal: %s", arca_status_name(st));
