@@ -329,7 +329,9 @@ arca_status arca_enclave_spawn(const arca_launch_params *params, arca_enclave_pr
             ARCA_WARN("enclave_user '%s' ignored: arcad is not running as root", params->user);
         }
     } else if (geteuid() == 0) {
-        ARCA_WARN("enclave runs as root: set enclave_user to give it its own user");
+        static bool warned; /* once, not on every restart */
+        if (!warned) ARCA_WARN("enclave runs as root: set enclave_user to give it its own user");
+        warned = true;
     }
 
     int sv[2] = {-1, -1}, pipefd[2] = {-1, -1};

@@ -45,8 +45,9 @@ arca_status arca_ed25519_generate_file(int dirfd, const char *name)
     ARCA_ENSURE_OUT(PEM_write_PrivateKey(f, key, NULL, NULL, 0, NULL, NULL) == 1, ARCA_ERR_CRYPTO);
     ARCA_ENSURE_OUT(fflush(f) == 0, ARCA_ERR_IO);
     ARCA_ENSURE_OUT(fsync(fileno(f)) == 0, ARCA_ERR_IO);
-    ARCA_ENSURE_OUT(fclose(f) == 0, ARCA_ERR_IO);
+    int close_rc = fclose(f);
     f = NULL;
+    ARCA_ENSURE_OUT(close_rc == 0, ARCA_ERR_IO);
 out:
     if (f != NULL) fclose(f);
     if (fd >= 0) close(fd);

@@ -26,11 +26,16 @@ pass "arcad restarted the killed enclave (pid $EPID -> $NEW)"
 # Every key that is listed is whole: its private key signs and its public key verifies.
 head -c 64 /dev/urandom >"$T/msg"
 kcp key list --class private >"$T/priv"
+kcp key list --class public >"$T/pub"
 count=$(wc -l <"$T/priv")
 [ "$count" -ge 1 ] || fail "no key survived at all"
-while read -r id _; do
+# pairs share their label: sign with each private key, verify with the public key of that label
+while read -r line; do
+  id=${line%% *}; label=${line##* }
+  pub=$(awk -v l="$label" '$NF == l {print $1}' "$T/pub")
+  [ -n "$pub" ] || fail "private key $id ($label) has no public key"
   kcp sign "$id" --mech rsa-pss-sha256 --in "$T/msg" --out "$T/sig" || fail "key $id listed but not usable"
-  kcp verify "$id" --mech rsa-pss-sha256 --in "$T/msg" --sig "$T/sig" >/dev/null || fail "key $id signature"
+  kcp verify "$pub" --mech rsa-pss-sha256 --in "$T/msg" --sig "$T/sig" >/dev/null || fail "key $id signature"
 done <"$T/priv"
 pub=$(kcp key list --class public | wc -l)
 [ "$pub" -eq "$count" ] || fail "$count private keys but $pub public keys: a half-created pair"

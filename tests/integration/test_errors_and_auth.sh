@@ -6,7 +6,7 @@ fresh_appliance
 head -c 100 /dev/urandom >"$T/msg"
 
 before=$(kcp key list | wc -l)
-expect_error ARCA_ERR_KEY_SIZE kcp key generate --type aes --bits 100 --label bad
+expect_error ARCA_ERR_KEY_SIZE kcp key generate --type aes --bits 160 --label bad
 expect_error ARCA_ERR_KEY_SIZE kcp key generate --type rsa --bits 1024 --label bad
 expect_error ARCA_ERR_KEY_SIZE kcp key import --type aes --value-hex 00112233 --label bad
 after=$(kcp key list | wc -l)
@@ -16,7 +16,8 @@ pass "wrong key sizes: ARCA_ERR_KEY_SIZE, nothing created"
 ec=$(kcp key generate --type ec --label ec | grep ' private ' | first_field)
 aes=$(kcp key generate --type aes --label aes | first_field)
 expect_error ARCA_ERR_KEY_TYPE kcp sign "$aes" --mech ecdsa-sha256 --in "$T/msg" --out "$T/sig"
-expect_error ARCA_ERR_KEY_TYPE kcp encrypt "$ec" --mech aes-gcm --in "$T/msg" --out "$T/ct"
+rsa=$(kcp key generate --type rsa --label rsa | grep ' private ' | first_field)
+expect_error ARCA_ERR_KEY_TYPE kcp decrypt "$rsa" --mech aes-gcm --in "$T/msg" --out "$T/pt"
 pass "mechanism that does not fit the key type: ARCA_ERR_KEY_TYPE"
 
 nosign=$(kcp key generate --type ec --label nosign --no-sign | grep ' private ' | first_field)

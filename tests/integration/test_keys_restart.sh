@@ -5,7 +5,7 @@
 fresh_appliance
 
 head -c 1000 /dev/urandom >"$T/msg"
-declare -A ID MECH
+declare -A ID PUB MECH
 gen() { # name, mech, key generate args...
   local name=$1 mech=$2; shift 2
   local out
@@ -13,6 +13,9 @@ gen() { # name, mech, key generate args...
   # key pairs print the public key line and the private key line
   ID[$name]=$(grep -E ' (private|secret) ' <<<"$out" | first_field)
   [ -n "${ID[$name]}" ] || fail "no id for $name in: $out"
+  # verification uses the public key of a pair, the key itself otherwise
+  PUB[$name]=$(grep -E ' public ' <<<"$out" | first_field || true)
+  [ -n "${PUB[$name]}" ] || PUB[$name]=${ID[$name]}
   MECH[$name]=$mech
 }
 gen aes128 aes-gcm --type aes --bits 128
@@ -30,7 +33,7 @@ pass "generated 10 keys of every type"
 use_all() { # phase
   local phase=$1
   for name in "${!ID[@]}"; do
-    local id=${ID[$name]} mech=${MECH[$name]}
+    local id=${ID[$name]} pub=${PUB[$name]} mech=${MECH[$name]}
     case $mech in
       aes-*)
         kcp encrypt "$id" --mech "$mech" --in "$T/msg" --out "$T/$name.$phase.ct" || fail "$name encrypt ($phase)"
@@ -43,9 +46,9 @@ use_all() { # phase
         fi ;;
       *)
         kcp sign "$id" --mech "$mech" --in "$T/msg" --out "$T/$name.$phase.sig" || fail "$name sign ($phase)"
-        kcp verify "$id" --mech "$mech" --in "$T/msg" --sig "$T/$name.$phase.sig" >/dev/null || fail "$name verify ($phase)"
+        kcp verify "$pub" --mech "$mech" --in "$T/msg" --sig "$T/$name.$phase.sig" >/dev/null || fail "$name verify ($phase)"
         if [ "$phase" = after ]; then
-          kcp verify "$id" --mech "$mech" --in "$T/msg" --sig "$T/$name.before.sig" >/dev/null \
+          kcp verify "$pub" --mech "$mech" --in "$T/msg" --sig "$T/$name.before.sig" >/dev/null \
             || fail "$name: signature made before the restart no longer verifies"
         fi ;;
     esac

@@ -6,8 +6,9 @@
  *                                        be decoded by the host either)
  *   2. CONNECTION before START        -> error reply ARCA_ERR_FRAME_STATE
  *   3. a malformed START payload      -> error reply ARCA_ERR_DECODE, enclave exits
- *   or, with --oversize, a header over the START cap -> the enclave ends the
- *   channel with a log line and exits non-zero, without crashing.
+ *   or, with --oversize: a frame over the START cap -> read, discarded and
+ *   refused with ARCA_ERR_FRAME_SIZE; then a header that cannot be decoded
+ *   -> the enclave ends the channel with a log line and exits non-zero.
  * Prints one line per check; exit 0 when every check holds.
  *   fake_host ENCLAVE_IMAGE [--oversize] */
 #include <errno.h>
@@ -71,13 +72,28 @@ int main(int argc, char **argv)
     int fd = sv[0];
 
     if (oversize) {
-        /* A START header claiming 64 MiB of payload: over the cap. */
+        /* A START of 64 MiB: over its cap. The enclave reads and discards
+         * the payload without allocating it, stays in step, and answers. */
         arca_frame_header h = {ARCA_ECALL_START, 0, 1, 64u << 20};
         uint8_t raw[ARCA_FRAME_HEADER_LEN];
         arca_frame_header_encode(&h, raw);
-        check(write(fd, raw, sizeof(raw)) == (ssize_t)sizeof(raw), "sent an oversize START header");
+        int sent = write(fd, raw, sizeof(raw)) == (ssize_t)sizeof(raw);
+        static uint8_t zeros[1 << 16];
+        for (size_t off = 0; sent && off < (64u << 20); off += sizeof(zeros))
+            sent = write(fd, zeros, sizeof(zeros)) == (ssize_t)sizeof(zeros);
+        check(sent, "sent a 64 MiB START");
+        check(expect_reply(fd, 1, ARCA_ERR_FRAME_SIZE), "over-cap START refused with ARCA_ERR_FRAME_SIZE");
+        /* A header with unknown flag bits cannot be trusted to frame the
+         * stream: the enclave ends the channel and exits. */
+        arca_frame_header bad = {ARCA_ECALL_START, 0x8000, 2, 0};
+        arca_frame_header_encode(&bad, raw);
+        check(write(fd, raw, sizeof(raw)) == (ssize_t)sizeof(raw), "sent a header with unknown flags");
     } else {
-        check(arca_channel_send(fd, 0x0077, 0, 1, NULL, 0, -1) == ARCA_OK, "sent frame type 0x0077");
+        /* The codec refuses to send an unknown type, so write the header by hand. */
+        arca_frame_header unknown = {0x0077, 0, 1, 0};
+        uint8_t raw[ARCA_FRAME_HEADER_LEN];
+        arca_frame_header_encode(&unknown, raw);
+        check(write(fd, raw, sizeof(raw)) == (ssize_t)sizeof(raw), "sent frame type 0x0077");
         uint8_t conn[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
         check(arca_channel_send(fd, ARCA_ECALL_CONNECTION, 0, 2, conn, sizeof(conn), -1) == ARCA_OK,
               "sent CONNECTION before START");
