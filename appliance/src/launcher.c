@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <grp.h>
+#include <linux/capability.h>
 #include <openssl/evp.h>
 #include <pwd.h>
 #include <signal.h>
@@ -15,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -210,8 +212,28 @@ enum child_step {
     STEP_SETGID,
     STEP_SETUID,
     STEP_PRIV_CHECK,
+    STEP_CAPS,
     STEP_EXEC,
 };
+
+/* After dropping to the enclave user, keep exactly one capability,
+ * CAP_IPC_LOCK, and pass it through exec as an ambient capability: the
+ * enclave's secret memory (memfd_secret pages, or mlock'ed pages in the
+ * fallback) counts against RLIMIT_MEMLOCK, which root cannot always raise
+ * (no CAP_SYS_RESOURCE in a container). This is what systemd's
+ * AmbientCapabilities=CAP_IPC_LOCK does for a service. */
+static int keep_only_ipc_lock(void)
+{
+    struct __user_cap_header_struct hdr = {_LINUX_CAPABILITY_VERSION_3, 0};
+    struct __user_cap_data_struct data[_LINUX_CAPABILITY_U32S_3];
+    memset(data, 0, sizeof data);
+    data[CAP_TO_INDEX(CAP_IPC_LOCK)].effective = CAP_TO_MASK(CAP_IPC_LOCK);
+    data[CAP_TO_INDEX(CAP_IPC_LOCK)].permitted = CAP_TO_MASK(CAP_IPC_LOCK);
+    data[CAP_TO_INDEX(CAP_IPC_LOCK)].inheritable = CAP_TO_MASK(CAP_IPC_LOCK);
+    if (syscall(SYS_capset, &hdr, data) != 0) return -1;
+    if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, CAP_IPC_LOCK, 0, 0) != 0) return -1;
+    return 0;
+}
 
 static const char *step_name(int step)
 {
@@ -230,6 +252,8 @@ static const char *step_name(int step)
         return "setuid";
     case STEP_PRIV_CHECK:
         return "verify dropped privileges";
+    case STEP_CAPS:
+        return "keep CAP_IPC_LOCK";
     case STEP_EXEC:
         return "exec";
     default:
@@ -292,6 +316,7 @@ static void __attribute__((noreturn)) child_run(int chan, int image_fd, int repo
         }
     }
     if (drop->drop) {
+        if (prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) != 0) child_fail(report, STEP_CAPS);
         if (initgroups(drop->name, drop->gid) != 0) child_fail(report, STEP_INITGROUPS);
         if (setgid(drop->gid) != 0) child_fail(report, STEP_SETGID);
         if (setuid(drop->uid) != 0) child_fail(report, STEP_SETUID);
@@ -303,6 +328,7 @@ static void __attribute__((noreturn)) child_run(int chan, int image_fd, int repo
             errno = EPERM;
             child_fail(report, STEP_PRIV_CHECK);
         }
+        if (keep_only_ipc_lock() != 0) child_fail(report, STEP_CAPS);
     }
     char *const argv[] = {"arca-enclave", "--channel-fd", "3", NULL};
     syscall(SYS_execveat, 4, "", argv, environ, AT_EMPTY_PATH);

@@ -11,6 +11,7 @@ BIN_MEMSCAN=$ARCA_BUILD_DIR/tests/memscan
 BIN_STORETOOL=$ARCA_BUILD_DIR/tests/store_tool
 
 T=$(mktemp -d /tmp/arca-it.XXXXXX)
+chmod 0711 "$T" # the enclave may run as another user (enclave_user)
 STATE=$T/state
 CONF=$T/arcad.conf
 export ARCA_SOCKET=$T/arcad.sock

@@ -18,7 +18,10 @@ owner=$(stat -c %U /proc/$EPID/status)
 [ "$owner" = root ] || fail "/proc/$EPID/status owned by $owner: the enclave is dumpable"
 limit=$(awk '/^Max core file size/{print $5}' /proc/$EPID/limits)
 [ "$limit" = 0 ] || fail "enclave core limit is $limit"
-pass "enclave runs as nobody, is not dumpable, core size limit 0"
+capeff=$(awk '/^CapEff:/{print $2}' /proc/$EPID/status)
+[ "$capeff" = 0000000000004000 ] || fail "enclave capabilities $capeff, expected CAP_IPC_LOCK alone"
+grep -qE '^NoNewPrivs:[[:space:]]+1$' /proc/$EPID/status || fail "no_new_privs not set"
+pass "enclave runs as nobody with CAP_IPC_LOCK alone, no_new_privs, not dumpable, core size limit 0"
 
 # No file is open but stdio, the channel, and at most the counter file.
 for fd in /proc/$EPID/fd/*; do
