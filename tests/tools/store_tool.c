@@ -61,6 +61,7 @@ int main(int argc, char **argv)
         }
         mdb_cursor_close(c);
         mdb_txn_abort(txn);
+        mdb_env_close(env);
         return 0;
     }
     if (argc < 5) die("missing key", 0);
@@ -85,7 +86,9 @@ int main(int argc, char **argv)
             FILE *f = fopen(argv[5], "wb");
             if (!f || fwrite(copy, 1, val.mv_size, f) != val.mv_size) die("write output", 0);
             fclose(f);
+            free(copy);
             mdb_txn_abort(txn);
+            mdb_env_close(env);
             return 0;
         } else if (strcmp(cmd, "flip") == 0 && argc == 6) {
             size_t off = strtoul(argv[5], NULL, 10);
