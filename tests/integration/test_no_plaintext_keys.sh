@@ -53,7 +53,7 @@ set +e
 out=$("$BIN_MEMSCAN" --secret "$EPID"); rc=$?
 set -e
 echo "$out" | head -n3
-mode=$(kcp status | awk -F': ' '/^secret_memory/{print $2}')
+mode=$(kcp status | awk -F': ' '/^secret_memory:/{print $2}')
 if [ "$mode" = memfd_secret ]; then
   [ $rc -eq 0 ] || fail "secret pages of the enclave: rc=$rc: $out"
   pass "reading the enclave's memfd_secret pages through /proc/PID/mem fails with EIO"
