@@ -168,12 +168,13 @@ out:
     return st;
 }
 
-/* Ask the enclave to stop and wait for it (SIGKILL after the timeout). */
-static void enclave_stop(arcad_state *d)
+/* Ask the enclave to stop (unless it stops by itself, as after platform
+ * initialisation) and wait for it (SIGKILL after the timeout). */
+static void enclave_stop(arcad_state *d, bool ask)
 {
     if (d->enc.pid <= 0) return;
     int64_t deadline = now_ms() + ARCA_DAEMON_SHUTDOWN_TIMEOUT_MS;
-    if (d->enc.chan_fd >= 0 &&
+    if (ask && d->enc.chan_fd >= 0 &&
         arca_channel_send(d->enc.chan_fd, ARCA_ECALL_SHUTDOWN, 0, next_req(d), NULL, 0, -1) != ARCA_OK) {
         close(d->enc.chan_fd);
         d->enc.chan_fd = -1;
@@ -222,7 +223,7 @@ static void enclave_stop(arcad_state *d)
 
 static void daemon_cleanup(arcad_state *d)
 {
-    enclave_stop(d);
+    enclave_stop(d, true);
     if (d->listen_fd >= 0) close(d->listen_fd);
     d->listen_fd = -1;
     if (d->socket_created) unlink(d->cfg->listen_socket);
@@ -350,7 +351,8 @@ int arca_daemon_init(const arca_config *cfg)
             ARCA_ERROR("arcad: cannot initialise: the enclave did not start (%s)", arca_status_name(st));
         goto out;
     }
-    enclave_stop(&d);
+    /* After initialising the platform the enclave exits by itself. */
+    enclave_stop(&d, false);
     ARCA_INFO("arcad: initialised %s (mode %s)", cfg->state_dir, cfg->sealing_mode);
     rc = 0;
 out:

@@ -307,7 +307,10 @@ static void __attribute__((noreturn)) child_run(int chan, int image_fd, int repo
              * enclave reports its secret-memory budget itself. */
             if (getrlimit(RLIMIT_MEMLOCK, &ml) != 0) child_fail(report, STEP_RLIMIT_MEMLOCK);
             if (ml.rlim_max != RLIM_INFINITY && ml.rlim_max < want) {
-                ARCA_WARN("cannot raise RLIMIT_MEMLOCK to %llu bytes (hard limit %llu): %s",
+                /* Not a problem: the enclave keeps CAP_IPC_LOCK (as root,
+                 * or as an ambient capability after the drop below), to
+                 * which the limit does not apply. */
+                ARCA_DEBUG("cannot raise RLIMIT_MEMLOCK to %llu bytes (hard limit %llu): %s",
                           (unsigned long long)want, (unsigned long long)ml.rlim_max, strerror(errno));
                 want = ml.rlim_max;
             }
