@@ -1,5 +1,6 @@
 /* Attribute lists, the attribute vocabulary the keystore accepts, template
  * checks and the defaults of new key objects. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -166,10 +167,13 @@ uint32_t kms_attrs_u32(const kms_attrs *l, uint32_t type, uint32_t dflt)
     return be32(a->value);
 }
 
+/* What the heap really holds for these attributes: the allocator's usable
+ * sizes plus its per-chunk header, so that the cache budget bounds the
+ * enclave's resident memory rather than the attribute bytes alone. */
 size_t kms_attrs_mem(const kms_attrs *l)
 {
-    size_t n = l->num * sizeof(kms_attr);
-    for (size_t i = 0; i < l->num; i++) n += l->a[i].len + 16u; /* + allocator overhead */
+    size_t n = l->a != NULL ? malloc_usable_size(l->a) + KMS_MALLOC_OVERHEAD : 0;
+    for (size_t i = 0; i < l->num; i++) n += malloc_usable_size(l->a[i].value) + KMS_MALLOC_OVERHEAD;
     return n;
 }
 

@@ -26,6 +26,10 @@
 
 /* One stored attribute; value is heap memory owned by the list. Stored
  * attributes are never secret (key values live in the arca_key). */
+/* Per-allocation bookkeeping of the heap (glibc: one size_t chunk header),
+ * added to usable sizes when objects are charged to the cache. */
+#define KMS_MALLOC_OVERHEAD 8u
+
 typedef struct kms_attr {
     uint32_t type;
     uint32_t len;

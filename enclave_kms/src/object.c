@@ -7,6 +7,7 @@
  *   sealed blob (purpose ARCA_SEAL_OBJECT, object id, object version,
  *   AAD = u32 partition id).
  * A host that edits the clear partition id only makes the unseal fail. */
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -41,7 +42,8 @@ arca_status kms_object_new(uint32_t partition_id, bool token, kms_attrs *attrs, 
     o->key = key;
     o->version = 1;
     o->refs = 1;
-    o->mem = sizeof(*o) + kms_attrs_mem(&o->attrs) + (key != NULL ? arca_key_mem_estimate(key) : 0);
+    o->mem = malloc_usable_size(o) + KMS_MALLOC_OVERHEAD + kms_attrs_mem(&o->attrs) +
+             (key != NULL ? arca_key_mem_estimate(key) : 0);
     *out = o;
     return ARCA_OK;
 }
