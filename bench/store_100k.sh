@@ -27,7 +27,7 @@ CONF
 export ARCA_SOCKET=$T/arcad.sock ARCA_ADMIN_PIN=bench-admin ARCA_SO_PIN=bench-so ARCA_PIN=bench-user
 start() { "$B/appliance/arcad" -c "$T/arcad.conf" >>"$T/arcad.log" 2>&1 & pid=$!; }
 ready() { until grep -q "arcad: ready" "$T/arcad.log" 2>/dev/null; do sleep 0.05; done; }
-enclave_rss() { local e; e=$(pgrep -P "$pid" -f arca-enclave | head -n1); awk '/^VmRSS/{printf "%.1f MiB", $2/1024}' /proc/$e/status; }
+enclave_rss() { local e; e=$(pgrep -P "$pid" -f arca-enclave | head -n1); awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{printf "%.1f MiB (peak %.1f MiB)", r/1024, h/1024}' /proc/$e/status; }
 
 "$B/appliance/arcad" -c "$T/arcad.conf" init >>"$T/arcad.log" 2>&1
 start; ready
