@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "config.h"
-#include "fuzz_fixtures.h"
+#include "fuzz_check.h"
 
 #define NAME "fuzz.conf"
 #define EXE_DIR "/usr/libexec/arca"

@@ -1,5 +1,5 @@
-/* Shared by the fuzz targets and fuzz/tools/make_corpus.c: the abort
- * macro, and the fixed inputs the seed corpora were generated against (a
+/* Shared by the sealing fuzz targets and fuzz/tools/make_corpus.c: the
+ * fixed inputs the seed corpora were generated against (a
  * dev sealing backend with a fixed seed and identity, a fixed image, fixed
  * report data). Change a value here and the seeds that depend on it must be
  * regenerated (see fuzz/README.md). Not a .c file, so fuzz/CMakeLists.txt
@@ -18,15 +18,7 @@
 
 #include "arca/log.h"
 #include "arca/sealing.h"
-
-/* A broken invariant is a finding: abort so libFuzzer records the input. */
-#define CHECK(cond)                                                                                           \
-    do {                                                                                                      \
-        if (!(cond)) {                                                                                        \
-            fprintf(stderr, "fuzz check failed: %s (%s:%d)\n", #cond, __FILE__, __LINE__);                    \
-            abort();                                                                                          \
-        }                                                                                                     \
-    } while (0)
+#include "fuzz_check.h"
 
 /* sealed_blob: the platform seed, the enclave identity, and what unseal
  * expects. FUZZ_SVN is the identity's SVN; blobs sealed at a lower SVN are

@@ -12,7 +12,7 @@
 
 #include "arca/secret.h"
 #include "crypto.h"
-#include "fuzz_fixtures.h"
+#include "fuzz_check.h"
 
 static uint8_t *serialize(const arca_key *k, size_t *out_len)
 {

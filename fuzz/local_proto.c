@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "arca/local_proto.h"
-#include "fuzz_fixtures.h"
+#include "fuzz_check.h"
 
 static bool same(const arca_lp_bytes *a, const arca_lp_bytes *b)
 {

@@ -11,7 +11,7 @@
 #include <string.h>
 
 #include "arca/channel.h"
-#include "fuzz_fixtures.h"
+#include "fuzz_check.h"
 
 static bool same_params(const arca_start_params *a, const arca_start_params *b)
 {

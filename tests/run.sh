@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # The whole test suite: installs what the tests need, builds Arca twice
-# (a normal build and an ASan+UBSan build) and runs every test in both.
-#   tests/run.sh            # both builds
+# (a normal build and an ASan+UBSan build) and runs every test in both,
+# then builds the libFuzzer targets with clang and gives each a short run.
+#   tests/run.sh            # all three
 #   tests/run.sh --quick    # the normal build only
+# ARCA_FUZZ_SECONDS (default 15) is each fuzz target's time budget.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash deploy/packages.sh test
@@ -18,18 +20,38 @@ run_suite() { # name, extra cmake args...
   return $rc
 }
 
+# The fuzz targets (fuzz/): an instrumented clang build of them alone, and
+# `ctest -L fuzz`, each target replaying its seeds and exploring for
+# ARCA_FUZZ_SECONDS seconds.
+run_fuzz() {
+  local dir=build-fuzz
+  rm -f "$dir.ctest.log"
+  CC=clang cmake -S . -B "$dir" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DARCA_FUZZ=ON -DARCA_WERROR=OFF \
+    -DARCA_FUZZ_RUNS=-1 -DARCA_FUZZ_SECONDS="${ARCA_FUZZ_SECONDS:-15}" >/dev/null
+  cmake --build "$dir" --target fuzz_all -j"$jobs" >/dev/null 2>"$dir.build.log" || { cat "$dir.build.log"; return 1; }
+  local rc=0
+  (cd "$dir" && ctest -L fuzz --output-on-failure -j"$jobs" --timeout 300) | tee "$dir.ctest.log" || rc=$?
+  return $rc
+}
+
 status=0
+rm -f build-fuzz.ctest.log # counted below only if this run made it
 run_suite build || status=1
 if [ "${1:-}" != --quick ]; then
   # The sanitizer build runs the same suite with ASan + UBSan.
   export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
   run_suite build-asan -DARCA_SANITIZE=ON || status=1
+  if command -v clang >/dev/null; then
+    run_fuzz || status=1
+  else
+    echo "fuzz: skipped (no clang; deploy/packages.sh test installs it)"
+  fi
 fi
 
-# One closing line over both runs: how many tests ran and how they ended.
+# One closing line over all runs: how many tests ran and how they ended.
 passed=0; failed=0
-for log in build.ctest.log build-asan.ctest.log; do
+for log in build.ctest.log build-asan.ctest.log build-fuzz.ctest.log; do
   [ -f "$log" ] || continue
   line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n1 || true)
   [ -n "$line" ] || { failed=$((failed + 1)); continue; }

@@ -61,6 +61,10 @@ static const status_text texts[] = {
     S(ARCA_ERR_UNSUPPORTED, "not supported"),
     S(ARCA_ERR_TIMEOUT, "timed out"),
     S(ARCA_ERR_BUSY, "resource limit reached"),
+    S(ARCA_ERR_ATTEST_BINDING, "attestation not bound to this key or session"),
+    S(ARCA_ERR_ATTEST_ATTESTER, "evidence signed by an unexpected attestation key"),
+    S(ARCA_ERR_ATTEST_INSECURE, "dev or debug evidence refused by policy"),
+    S(ARCA_ERR_ATTEST_MEASUREMENT, "attested measurement is not the expected one"),
 };
 
 #undef S

@@ -62,6 +62,10 @@ typedef enum arca_status {
     ARCA_ERR_UNSUPPORTED,         /* not implemented in this build / mode */
     ARCA_ERR_TIMEOUT,             /* a deadline passed */
     ARCA_ERR_BUSY,                /* a limit (connections, sessions) was reached */
+    ARCA_ERR_ATTEST_BINDING,      /* attestation is not bound to this key / session */
+    ARCA_ERR_ATTEST_ATTESTER,     /* evidence signed by an unexpected attestation key */
+    ARCA_ERR_ATTEST_INSECURE,     /* dev or debug evidence refused by policy */
+    ARCA_ERR_ATTEST_MEASUREMENT,  /* attested measurement is not the expected one */
     ARCA_STATUS_COUNT
 } arca_status;
 
