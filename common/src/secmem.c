@@ -402,6 +402,16 @@ void *arca_secmem_realloc(void *p, size_t n)
     return np;
 }
 
+size_t arca_secmem_block_size(const void *p)
+{
+    if (p == NULL) return 0;
+    pthread_mutex_lock(&lock);
+    block_hdr *h = checked_hdr_locked((void *)p);
+    size_t n = sizeof(block_hdr) + (size_t)h->size;
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
 bool arca_secmem_owns(const void *p)
 {
     if (p == NULL) return false;

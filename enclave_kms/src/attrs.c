@@ -1,9 +1,9 @@
 /* Attribute lists, the attribute vocabulary the keystore accepts, template
  * checks and the defaults of new key objects. */
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "arca/secret.h"
 #include "kms_internal.h"
 
 enum attr_kind { AK_BOOL = 1, AK_ULONG, AK_BYTES, AK_LABEL, AK_DATE, AK_ID16 };
@@ -86,8 +86,8 @@ static uint32_t be32(const uint8_t *p)
 void kms_attrs_free(kms_attrs *l)
 {
     if (l == NULL) return;
-    for (size_t i = 0; i < l->num; i++) free(l->a[i].value);
-    free(l->a);
+    for (size_t i = 0; i < l->num; i++) arca_secmem_free(l->a[i].value);
+    arca_secmem_free(l->a);
     l->a = NULL;
     l->num = 0;
 }
@@ -103,20 +103,20 @@ const kms_attr *kms_attrs_find(const kms_attrs *l, uint32_t type)
 arca_status kms_attrs_set(kms_attrs *l, uint32_t type, const uint8_t *value, size_t len)
 {
     ARCA_ENSURE(len <= ARCA_ATTR_VALUE_MAX, ARCA_ERR_ATTRIBUTE_VALUE);
-    uint8_t *copy = malloc(len > 0 ? len : 1);
+    uint8_t *copy = arca_secmem_alloc(len > 0 ? len : 1);
     ARCA_ENSURE(copy != NULL, ARCA_ERR_NOMEM);
     if (len > 0) memcpy(copy, value, len);
     for (size_t i = 0; i < l->num; i++) {
         if (l->a[i].type == type) {
-            free(l->a[i].value);
+            arca_secmem_free(l->a[i].value);
             l->a[i].value = copy;
             l->a[i].len = (uint32_t)len;
             return ARCA_OK;
         }
     }
-    kms_attr *grown = realloc(l->a, (l->num + 1) * sizeof(*grown));
+    kms_attr *grown = arca_secmem_realloc(l->a, (l->num + 1) * sizeof(*grown));
     if (grown == NULL) {
-        free(copy);
+        arca_secmem_free(copy);
         return ARCA_ERR_NOMEM;
     }
     l->a = grown;
@@ -167,13 +167,13 @@ uint32_t kms_attrs_u32(const kms_attrs *l, uint32_t type, uint32_t dflt)
     return be32(a->value);
 }
 
-/* What the heap really holds for these attributes: the allocator's usable
- * sizes plus its per-chunk header, so that the cache budget bounds the
- * enclave's resident memory rather than the attribute bytes alone. */
+/* What secret memory really holds for these attributes (size classes and
+ * headers), so that the cache budget bounds the enclave's memory rather
+ * than the attribute bytes alone. */
 size_t kms_attrs_mem(const kms_attrs *l)
 {
-    size_t n = l->a != NULL ? malloc_usable_size(l->a) + KMS_MALLOC_OVERHEAD : 0;
-    for (size_t i = 0; i < l->num; i++) n += malloc_usable_size(l->a[i].value) + KMS_MALLOC_OVERHEAD;
+    size_t n = arca_secmem_block_size(l->a);
+    for (size_t i = 0; i < l->num; i++) n += arca_secmem_block_size(l->a[i].value);
     return n;
 }
 

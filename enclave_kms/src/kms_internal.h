@@ -26,10 +26,9 @@
 
 /* One stored attribute; value is heap memory owned by the list. Stored
  * attributes are never secret (key values live in the arca_key). */
-/* Per-allocation bookkeeping of the heap (glibc: one size_t chunk header),
- * added to usable sizes when objects are charged to the cache. */
-#define KMS_MALLOC_OVERHEAD 8u
-
+/* Unsealed objects (the struct, every attribute value, the key) live in
+ * secret memory: root cannot read a label or flag of an unsealed object
+ * through /proc/PID/mem either. */
 typedef struct kms_attr {
     uint32_t type;
     uint32_t len;

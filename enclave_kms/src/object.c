@@ -7,7 +7,6 @@
  *   sealed blob (purpose ARCA_SEAL_OBJECT, object id, object version,
  *   AAD = u32 partition id).
  * A host that edits the clear partition id only makes the unseal fail. */
-#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +28,7 @@ void kms_id_hex(const arca_object_id *id, char out[2 * ARCA_OBJECT_ID_LEN + 1])
 
 arca_status kms_object_new(uint32_t partition_id, bool token, kms_attrs *attrs, arca_key *key, kms_object **out)
 {
-    kms_object *o = calloc(1, sizeof(*o));
+    kms_object *o = arca_secmem_alloc(sizeof(*o));
     if (o == NULL) {
         kms_attrs_free(attrs);
         arca_key_free(key);
@@ -42,8 +41,7 @@ arca_status kms_object_new(uint32_t partition_id, bool token, kms_attrs *attrs, 
     o->key = key;
     o->version = 1;
     o->refs = 1;
-    o->mem = malloc_usable_size(o) + KMS_MALLOC_OVERHEAD + kms_attrs_mem(&o->attrs) +
-             (key != NULL ? arca_key_mem_estimate(key) : 0);
+    o->mem = arca_secmem_block_size(o) + kms_attrs_mem(&o->attrs) + (key != NULL ? arca_key_mem_estimate(key) : 0);
     *out = o;
     return ARCA_OK;
 }
@@ -53,7 +51,7 @@ void kms_object_free(kms_object *o)
     if (o == NULL) return;
     kms_attrs_free(&o->attrs);
     arca_key_free(o->key);
-    free(o);
+    arca_secmem_free(o);
 }
 
 uint32_t kms_object_class(const kms_object *o)

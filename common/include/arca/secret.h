@@ -36,6 +36,10 @@ void *arca_secmem_alloc(size_t n);
 void *arca_secmem_realloc(void *p, size_t n);
 /* Wipe and release; NULL is a no-op. p must come from arca_secmem_alloc. */
 void arca_secmem_free(void *p);
+/* Bytes of secret memory the block at p occupies (its size class or
+ * mapping, plus the header); 0 for NULL. For accounting (the keystore's
+ * cache budget). p must come from arca_secmem_alloc. */
+size_t arca_secmem_block_size(const void *p);
 /* True if p points into secret memory owned by this allocator. */
 bool arca_secmem_owns(const void *p);
 /* Bytes currently handed out (for status and tests). */
