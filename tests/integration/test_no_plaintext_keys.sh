@@ -6,7 +6,8 @@
 fresh_appliance
 
 KEY=$(head -c 32 /dev/urandom | xxd -p -c 64)
-id=$(kcp key import --type aes --value-hex "$KEY" --label known | first_field)
+LABEL=label-$(head -c 8 /dev/urandom | xxd -p)
+id=$(kcp key import --type aes --value-hex "$KEY" --label "$LABEL" | first_field)
 [ -n "$id" ] || fail "import"
 head -c 4096 /dev/urandom >"$T/msg"
 for i in 1 2 3; do
@@ -48,6 +49,14 @@ out=$("$BIN_MEMSCAN" "$EPID" "$KEY"); rc=$?
 set -e
 [ $rc -eq 0 ] || fail "enclave readable memory holds the key: $out"
 pass "key bytes not in the enclave's readable memory"
+# Unsealed objects live wholly in secret memory: not even the label is readable.
+kcp key list --label "$LABEL" | grep -q "$LABEL" || fail "find by label"
+set +e
+out=$("$BIN_MEMSCAN" "$EPID" "$(printf '%s' "$LABEL" | xxd -p | tr -d '\n')"); rc=$?
+set -e
+[ $rc -eq 0 ] || fail "enclave readable memory holds the label: $out"
+if xxd -p -c 0 "$data" | tr -d '\n' | grep -q "$(printf '%s' "$LABEL" | xxd -p | tr -d '\n')"; then fail "label in LMDB"; fi
+pass "the label is neither in the store nor in the enclave's readable memory"
 
 set +e
 out=$("$BIN_MEMSCAN" --secret "$EPID"); rc=$?
