@@ -6,7 +6,7 @@ SIGN=$ARCA_BUILD_DIR/appliance/arca-sign
 
 "$SIGN" genkey --out "$T/signer.pem" || fail "genkey"
 [ "$(stat -c %a "$T/signer.pem")" = 600 ] || fail "signer key is not 0600"
-expect_error "" "$SIGN" genkey --out "$T/signer.pem"   # never overwrites a key
+expect_error "refusing to overwrite" "$SIGN" genkey --out "$T/signer.pem"   # never overwrites a key
 cp "$BIN_ENCLAVE" "$T/enclave"
 "$SIGN" sign --key "$T/signer.pem" --image "$T/enclave" --out "$T/enclave.sig" --product-id 1 --svn 7 || fail "sign"
 out=$("$SIGN" verify --image "$T/enclave" --sig "$T/enclave.sig") || fail "verify: $out"

@@ -17,7 +17,7 @@ refuse() { # expected message (grep -E), then extra config lines
 write_conf
 refuse "init" # not initialised yet: tells the operator to run init
 arcad_init
-expect_error "" "$BIN_ARCAD" -c "$CONF" init   # a second init is refused
+expect_error "is already initialised" "$BIN_ARCAD" -c "$CONF" init   # a second init is refused
 arcad_start; arcad_stop
 pass "init, start, SIGTERM stop"
 
