@@ -35,15 +35,16 @@ run_fuzz() {
 }
 
 status=0
-rm -f build-fuzz.ctest.log # counted below only if this run made it
-run_suite build || status=1
+ran=() # the suites this run attempted; each must leave a ctest summary
+rm -f build.ctest.log build-asan.ctest.log build-fuzz.ctest.log
+ran+=(build); run_suite build || status=1
 if [ "${1:-}" != --quick ]; then
   # The sanitizer build runs the same suite with ASan + UBSan.
   export ASAN_OPTIONS=${ASAN_OPTIONS:-abort_on_error=0:detect_leaks=1}
   export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
-  run_suite build-asan -DARCA_SANITIZE=ON || status=1
+  ran+=(build-asan); run_suite build-asan -DARCA_SANITIZE=ON || status=1
   if command -v clang >/dev/null; then
-    run_fuzz || status=1
+    ran+=(build-fuzz); run_fuzz || status=1
   else
     echo "fuzz: skipped (no clang; deploy/packages.sh test installs it)"
   fi
@@ -51,10 +52,11 @@ fi
 
 # One closing line over all runs: how many tests ran and how they ended.
 passed=0; failed=0
-for log in build.ctest.log build-asan.ctest.log build-fuzz.ctest.log; do
-  [ -f "$log" ] || continue
-  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" | tail -n1 || true)
-  [ -n "$line" ] || { failed=$((failed + 1)); continue; }
+for suite in "${ran[@]}"; do
+  log=$suite.ctest.log
+  line=$(grep -E 'tests passed, [0-9]+ tests failed out of [0-9]+' "$log" 2>/dev/null | tail -n1 || true)
+  # a suite that did not build or did not finish counts as one failure
+  [ -n "$line" ] || { echo "$suite: no test summary (build or run failed)"; failed=$((failed + 1)); continue; }
   f=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\1/' <<<"$line")
   t=$(sed -E 's/.* ([0-9]+) tests failed out of ([0-9]+).*/\2/' <<<"$line")
   passed=$((passed + t - f)); failed=$((failed + f))
