@@ -6,8 +6,8 @@
 # package is already installed.
 set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl liblmdb-dev libseccomp-dev
-            libcbor-dev libp11-kit-dev libcmocka-dev bc)
-test_pkgs=(lmdb-utils procps xxd clang libclang-rt-14-dev)
+            libcbor-dev libp11-kit-dev libcmocka-dev bc libtss2-dev)
+test_pkgs=(lmdb-utils procps xxd clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools)
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
 missing=()

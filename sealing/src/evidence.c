@@ -75,6 +75,8 @@ arca_status arca_evidence_verify(const uint8_t *evidence, size_t evidence_len,
     case ARCA_EVIDENCE_KIND_DEV:
         claims.insecure_dev = true;
         break;
+    case ARCA_EVIDENCE_KIND_TPM:
+        return arca_evidence_verify_tpm(&c, report_data, out);
     default:
         return ARCA_ERR_DECODE;
     }

@@ -13,11 +13,13 @@
 
 #include <openssl/evp.h>
 
+#include "arca/cursor.h"
 #include "arca/sealing.h"
 
 /* Evidence kinds carried in the "ARCAEVD1" structure. */
 enum {
     ARCA_EVIDENCE_KIND_DEV = 1, /* signed by a file key: insecure */
+    ARCA_EVIDENCE_KIND_TPM = 2, /* a TPM2_Quote (tpm_evidence.c) */
 };
 
 typedef struct sealing_backend_ops {
@@ -69,5 +71,10 @@ arca_status arca_sha256(const uint8_t *data, size_t len, uint8_t out[32]);
 arca_status arca_evidence_build(uint8_t kind, const arca_enclave_identity *id,
                                 const uint8_t report_data[ARCA_REPORT_DATA_LEN], EVP_PKEY *attest_key, uint8_t **out,
                                 size_t *out_len);
+
+/* Verify kind-2 (TPM quote) evidence; c is positioned just after the kind
+ * byte. Failures as for arca_evidence_verify (sealing.h). */
+arca_status arca_evidence_verify_tpm(arca_cursor *c, const uint8_t report_data[ARCA_REPORT_DATA_LEN],
+                                     arca_evidence_claims *out);
 
 #endif

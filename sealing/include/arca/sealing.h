@@ -45,8 +45,16 @@ typedef struct arca_enclave_identity {
 typedef struct arca_sealing_config {
     const char *mode;      /* "dev" | "tpm" */
     const char *state_dir; /* dev: holds dev-seed, dev-counter, dev-attest.pem */
-    const char *tcti;      /* tpm only */
+    const char *tcti;      /* tpm only: "device:/dev/tpmrm0", "swtpm:path=/sock",
+                            * "swtpm:host=127.0.0.1,port=N" or "mssim:..." */
+    uint32_t tpm_pcr;      /* tpm only: the sha256 PCR holding the enclave
+                            * identity, 1..23; 0 = ARCA_TPM_PCR_DEFAULT */
+    uint32_t tpm_nv_index; /* tpm only: NV counter index in the owner range
+                            * 0x01000000..0x013FFFFF; 0 = ARCA_TPM_NV_INDEX_DEFAULT */
 } arca_sealing_config;
+
+#define ARCA_TPM_PCR_DEFAULT 15u
+#define ARCA_TPM_NV_INDEX_DEFAULT 0x0100A5CAu
 
 /* What a blob is sealed for; bound into the header and AAD. */
 typedef enum arca_seal_purpose {
@@ -115,13 +123,56 @@ typedef struct arca_evidence_claims {
     uint8_t report_data[ARCA_REPORT_DATA_LEN];
     bool insecure_dev;          /* dev-mode evidence */
     uint8_t attester_key_id[32]; /* SHA-256 of the attestation public key */
+    /* TPM evidence (a TPM2_Quote, see "tpm mode" below). For it the
+     * verifier has checked that the quoted PCR holds exactly one extension
+     * of zero with identity's signer_id, product_id, svn and debug, so those
+     * four are attested; identity.measurement is NOT attested and is zero. */
+    bool tpm_quote;
+    uint8_t tpm_pcr_index;
+    uint8_t tpm_pcr_digest[32]; /* pcrDigest of the quote */
 } arca_evidence_claims;
 
 /* Verify evidence produced by any backend: the signature, and that
  * report_data matches. Policy checks (signer, SVN, dev allowed) are the
- * caller's, on the returned claims. */
+ * caller's, on the returned claims.
+ * TPM evidence (kind 2): ARCA_ERR_DECODE for malformed bytes or an AK that
+ * is not an ECC P-256 key, ARCA_ERR_SIGNATURE_INVALID if the AK signature
+ * over the TPMS_ATTEST does not verify, ARCA_ERR_INTEGRITY if the attest is
+ * not a quote, its qualifying data is not SHA-256(report_data) or its PCR
+ * selection is not the claimed sha256 PCR, ARCA_ERR_ATTEST_MEASUREMENT if
+ * the quoted PCR digest is not the one the claimed identity gives. The AK
+ * is not yet chained to an EK certificate: callers must pin
+ * attester_key_id until that lands. */
 ARCA_MUST_CHECK arca_status arca_evidence_verify(const uint8_t *evidence, size_t evidence_len,
                                                  const uint8_t report_data[ARCA_REPORT_DATA_LEN],
                                                  arca_evidence_claims *out);
+
+/* --- tpm mode ---
+ *
+ * The seed is 32 random bytes sealed by the TPM under a primary storage
+ * key (ECC P-256, re-created from a fixed template at every open, never
+ * persisted) as a keyed-hash object whose policy is PolicyPCR over the
+ * configured sha256 PCR. state_dir holds tpm-seed.pub / tpm-seed.priv (the
+ * TPM-encrypted object: safe on the host). The counter is an NV counter
+ * index (TPMA_NV counter type, owner range) that starts wherever the TPM's
+ * counters stand (not at 0) and only grows. Evidence is a TPM2_Quote over
+ * the PCR by an ECC P-256 restricted signing primary in the endorsement
+ * hierarchy, qualifying data = SHA-256(report_data).
+ * TODO (next steps, not done): PolicyAuthorize by the enclave signer's key
+ * so that a signed upgrade (same signer, SVN >= sealed) keeps unsealing
+ * without re-initialising; the AK -> EK certificate chain (swtpm_setup
+ * --create-ek-cert with swtpm_localca in tests); a policy on the NV counter
+ * so only the enclave can increment it; reconnecting after the TPM goes
+ * away. */
+
+/* Extend the configured PCR (sha256 bank) with the enclave identity
+ * digest SHA-256(signer_id || u16 product_id || u16 svn || u8 debug), as
+ * the launcher must before the enclave starts. Idempotent across restarts:
+ * if the PCR already holds exactly one extension of zero with this
+ * identity, nothing is extended (a second extension would lock the same
+ * image out until reboot). ARCA_ERR_CONFIG for a bad config, ARCA_ERR_IO if
+ * the TPM fails. */
+ARCA_MUST_CHECK arca_status arca_sealing_tpm_extend_identity(const arca_sealing_config *cfg,
+                                                             const arca_enclave_identity *identity);
 
 #endif
