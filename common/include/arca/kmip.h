@@ -61,6 +61,7 @@
     X(INITIALIZATION_VECTOR, 0x42003A, "Initialization Vector") \
     X(ITERATION_COUNT, 0x42003C, "Iteration Count") \
     X(IV_COUNTER_NONCE, 0x42003D, "IV/Counter/Nonce") \
+    X(KEY, 0x42003F, "Key") \
     X(KEY_BLOCK, 0x420040, "Key Block") \
     X(KEY_COMPRESSION_TYPE, 0x420041, "Key Compression Type") \
     X(KEY_FORMAT_TYPE, 0x420042, "Key Format Type") \
@@ -123,6 +124,7 @@
     X(UNIQUE_BATCH_ITEM_ID, 0x420093, "Unique Batch Item ID") \
     X(UNIQUE_IDENTIFIER, 0x420094, "Unique Identifier") \
     X(USERNAME, 0x420099, "Username") \
+    X(VALIDITY_INDICATOR, 0x42009B, "Validity Indicator") \
     X(VENDOR_EXTENSION, 0x42009C, "Vendor Extension") \
     X(VENDOR_IDENTIFICATION, 0x42009D, "Vendor Identification") \
     X(WRAPPING_METHOD, 0x42009E, "Wrapping Method") \
@@ -613,6 +615,13 @@ enum arca_kmip_credential_type {
     ARCA_KMIP_CREDENTIAL_USERNAME_AND_PASSWORD = 0x00000001,
     ARCA_KMIP_CREDENTIAL_DEVICE = 0x00000002,
     ARCA_KMIP_CREDENTIAL_ATTESTATION = 0x00000003,
+};
+
+/* ---- Validity Indicator ------------------------------------------------- */
+enum arca_kmip_validity {
+    ARCA_KMIP_VALIDITY_VALID = 0x00000001,
+    ARCA_KMIP_VALIDITY_INVALID = 0x00000002,
+    ARCA_KMIP_VALIDITY_UNKNOWN = 0x00000003,
 };
 
 /* ---- Names (for messages and logs; kmip_names.c) ------------------------ */
