@@ -65,6 +65,7 @@ static const status_text texts[] = {
     S(ARCA_ERR_ATTEST_ATTESTER, "evidence signed by an unexpected attestation key"),
     S(ARCA_ERR_ATTEST_INSECURE, "dev or debug evidence refused by policy"),
     S(ARCA_ERR_ATTEST_MEASUREMENT, "attested measurement is not the expected one"),
+    S(ARCA_ERR_OBJECT_STATE, "the object's lifecycle state does not permit this operation"),
 };
 
 #undef S

@@ -6,7 +6,7 @@
 #include "arca/secret.h"
 #include "kms_internal.h"
 
-enum attr_kind { AK_BOOL = 1, AK_ULONG, AK_BYTES, AK_LABEL, AK_DATE, AK_ID16 };
+enum attr_kind { AK_BOOL = 1, AK_ULONG, AK_BYTES, AK_LABEL, AK_DATE, AK_ID16, AK_STATE };
 
 /* Classes an attribute applies to. */
 #define C_S 1u /* secret key */
@@ -68,6 +68,9 @@ static const attr_def k_defs[] = {
     {ARCA_CKA_KEY_VERSION, AK_ULONG, C_ALL, AF_RO},
     {ARCA_CKA_PRIMARY, AK_BOOL, C_ALL, AF_RO},
     {ARCA_CKA_OBJECT_ID, AK_ID16, C_ALL, AF_RO},
+    /* Stored; at creation only Pre-Active or Active (kms_attrs_build);
+     * changes go through activate / revoke (apply_changes refuses). */
+    {ARCA_CKA_STATE, AK_STATE, C_ALL, AF_STORED},
 };
 
 static const attr_def *def_find(uint32_t type)
@@ -227,6 +230,12 @@ static arca_status value_check(const attr_def *d, const arca_attr *a)
     case AK_ID16:
         ARCA_ENSURE(a->len == ARCA_OBJECT_ID_LEN, ARCA_ERR_ATTRIBUTE_VALUE);
         return ARCA_OK;
+    case AK_STATE: {
+        ARCA_ENSURE(a->len == 4, ARCA_ERR_ATTRIBUTE_VALUE);
+        uint32_t v = be32(a->value);
+        ARCA_ENSURE(v >= ARCA_STATE_PRE_ACTIVE && v <= ARCA_STATE_DESTROYED_COMPROMISED, ARCA_ERR_ATTRIBUTE_VALUE);
+        return ARCA_OK;
+    }
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -282,6 +291,8 @@ static arca_status set_defaults(kms_attrs *l, uint32_t cls, uint32_t ktype)
     ARCA_GUARD(kms_attrs_set(l, CKA_ID, NULL, 0));
     ARCA_GUARD(kms_attrs_set(l, CKA_START_DATE, NULL, 0));
     ARCA_GUARD(kms_attrs_set(l, CKA_END_DATE, NULL, 0));
+    /* Usable at once, as a network HSM user expects (kms.h). */
+    ARCA_GUARD(kms_attrs_set_u32(l, ARCA_CKA_STATE, ARCA_STATE_ACTIVE));
     switch (cls) {
     case CKO_SECRET_KEY:
         ARCA_GUARD(kms_attrs_set_bool(l, CKA_SENSITIVE, true));
@@ -328,6 +339,11 @@ arca_status kms_attrs_build(uint32_t cls, const arca_key *key, const arca_attr *
         const attr_def *d = def_find(tmpl[i].type);
         ARCA_ENSURE_OUT(d != NULL, ARCA_ERR_ATTRIBUTE_TYPE);
         ARCA_ENSURE_OUT((d->classes & cbit) != 0, ARCA_ERR_TEMPLATE_INCONSISTENT);
+        if (tmpl[i].type == ARCA_CKA_STATE) {
+            /* A new object starts Pre-Active or Active, never revoked. */
+            uint32_t sv = be32(tmpl[i].value);
+            ARCA_ENSURE_OUT(sv == ARCA_STATE_PRE_ACTIVE || sv == ARCA_STATE_ACTIVE, ARCA_ERR_ATTRIBUTE_VALUE);
+        }
         if (d->flags & AF_STORED) ARCA_GUARD_OUT(kms_attrs_set(&l, tmpl[i].type, tmpl[i].value, tmpl[i].len));
     }
     ARCA_GUARD_OUT(kms_attrs_set_u32(&l, CKA_CLASS, cls));

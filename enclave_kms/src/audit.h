@@ -41,6 +41,8 @@ typedef enum arca_audit_op {
     ARCA_AUDIT_UNWRAP,
     ARCA_AUDIT_DERIVE,
     ARCA_AUDIT_GET_VALUE, /* an export of an extractable, non-sensitive value */
+    ARCA_AUDIT_ACTIVATE,  /* lifecycle: Pre-Active -> Active */
+    ARCA_AUDIT_REVOKE,    /* lifecycle: -> Deactivated or Compromised */
 } arca_audit_op;
 
 typedef struct arca_audit_event {

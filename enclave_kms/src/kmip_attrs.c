@@ -11,12 +11,15 @@
  *   Sensitive, Extractable,   CKA_SENSITIVE, CKA_EXTRACTABLE,
  *   Always Sensitive,         CKA_ALWAYS_SENSITIVE, CKA_NEVER_EXTRACTABLE
  *   Never Extractable         (KMIP 2.x attributes)
- *   State                     always Active: the keystore has no lifecycle
- *                             states; a key is usable from creation until
- *                             destroyed. */
+ *   State                     ARCA_CKA_STATE (kept and enforced by the
+ *                             keystore; changed by Activate and Revoke)
+ *   Activation Date,          CKA_START_DATE / CKA_END_DATE (whole days,
+ *   Deactivation Date         UTC: the keystore stamps them at activation /
+ *                             revocation), reported when named only */
 #include "kmip_server.h"
 
 #include <string.h>
+#include <time.h>
 
 static const uint8_t OID_P256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
 static const uint8_t OID_P384[] = {0x06, 0x05, 0x2b, 0x81, 0x04, 0x00, 0x22};
@@ -217,15 +220,28 @@ arca_status kmip_spec_parse(kmip_ctx *c, const kmip_attr_list *list, bool for_lo
             spec->extractable = v->b;
             break;
         case ARCA_KMIP_TAG_STATE:
-            /* Every object is Active: Locate by State Active matches all. */
             if (for_locate) {
                 ARCA_GUARD(want_type(c, a, ARCA_TTLV_ENUMERATION));
-                if (v->u32 != ARCA_KMIP_STATE_ACTIVE) spec->match_none = true;
+                ARCA_GUARD(once(c, &spec->has_state, a->tag));
+                spec->state = v->u32;
+                /* Destroyed objects are gone; unknown states match nothing. */
+                if (v->u32 < ARCA_KMIP_STATE_PRE_ACTIVE || v->u32 > ARCA_KMIP_STATE_COMPROMISED) {
+                    spec->match_none = true;
+                }
                 break;
             }
             return kmip_fail(c, ARCA_ERR_ATTRIBUTE_READ_ONLY,
                              kmip_v2(c) ? ARCA_KMIP_REASON_ATTRIBUTE_READ_ONLY : ARCA_KMIP_REASON_INVALID_FIELD,
                              "State is set by the server");
+        case ARCA_KMIP_TAG_ACTIVATION_DATE:
+            if (for_locate) {
+                return kmip_fail(c, ARCA_ERR_ATTRIBUTE_TYPE, unsupported_reason(c),
+                                 "Locate by Activation Date is not supported");
+            }
+            ARCA_GUARD(want_type(c, a, ARCA_TTLV_DATE_TIME));
+            ARCA_GUARD(once(c, &spec->has_activation, a->tag));
+            spec->activation = v->i64;
+            break;
         default:
             return kmip_fail(c, ARCA_ERR_ATTRIBUTE_TYPE, unsupported_reason(c),
                              "attribute %s (0x%06x) is not supported here", arca_kmip_tag_name(a->tag),
@@ -263,6 +279,12 @@ arca_status kmip_p11_add_u32(kmip_p11 *t, uint32_t type, uint32_t v)
 arca_status kmip_p11_add_bool(kmip_p11 *t, uint32_t type, bool v)
 {
     return kmip_p11_add(t, type, v ? &k_true : &k_false, 1);
+}
+
+arca_status kmip_p11_add_initial_state(const kmip_key_spec *spec, kmip_p11 *t)
+{
+    bool active = spec->has_activation && spec->activation <= (int64_t)time(NULL);
+    return kmip_p11_add_u32(t, ARCA_CKA_STATE, active ? ARCA_STATE_ACTIVE : ARCA_STATE_PRE_ACTIVE);
 }
 
 #define U(x) ARCA_KMIP_USAGE_##x
@@ -428,6 +450,8 @@ static const struct {
     {ARCA_KMIP_TAG_CRYPTOGRAPHIC_USAGE_MASK, false},
     {ARCA_KMIP_TAG_NAME, false},
     {ARCA_KMIP_TAG_STATE, false},
+    {ARCA_KMIP_TAG_ACTIVATION_DATE, true},
+    {ARCA_KMIP_TAG_DEACTIVATION_DATE, true},
     {ARCA_KMIP_TAG_SENSITIVE, true},
     {ARCA_KMIP_TAG_EXTRACTABLE, true},
     {ARCA_KMIP_TAG_ALWAYS_SENSITIVE, true},
@@ -470,6 +494,25 @@ static arca_status emit_name_only(kmip_ctx *c, arca_builder *b, uint32_t tag)
     return arca_ttlv_end_struct(b, mark);
 }
 
+/* A CK_DATE ("YYYYMMDD", or empty) as POSIX seconds at 00:00 UTC. */
+static bool ck_date_time(const uint8_t *d, size_t len, int64_t *out)
+{
+    struct tm tm;
+    int v[8];
+    if (len != 8) return false;
+    for (size_t i = 0; i < 8; i++) {
+        if (d[i] < '0' || d[i] > '9') return false;
+        v[i] = d[i] - '0';
+    }
+    memset(&tm, 0, sizeof(tm));
+    tm.tm_year = v[0] * 1000 + v[1] * 100 + v[2] * 10 + v[3] - 1900;
+    tm.tm_mon = v[4] * 10 + v[5] - 1;
+    tm.tm_mday = v[6] * 10 + v[7];
+    if (tm.tm_mon < 0 || tm.tm_mon > 11 || tm.tm_mday < 1 || tm.tm_mday > 31) return false;
+    *out = (int64_t)timegm(&tm);
+    return true;
+}
+
 static arca_status emit_one(kmip_ctx *c, const arca_object_id *id, uint32_t cls, const kmip_obj_crypto_info *oc,
                             uint32_t tag,
                             bool names_only, arca_builder *b)
@@ -479,7 +522,10 @@ static arca_status emit_one(kmip_ctx *c, const arca_object_id *id, uint32_t cls,
     uint8_t label[ARCA_LABEL_MAX];
     size_t label_len = 0;
     bool flag = false;
-    uint32_t cka = 0;
+    uint32_t cka = 0, state = 0;
+    int64_t when = 0;
+    uint8_t date[16];
+    size_t date_len = 0;
 
     if (is_v2_only(tag) && !kmip_v2(c)) return ARCA_OK;
     /* Skip what this object does not have. */
@@ -496,6 +542,15 @@ static arca_status emit_one(kmip_ctx *c, const arca_object_id *id, uint32_t cls,
     case ARCA_KMIP_TAG_NAME:
         ARCA_GUARD(obj_attr(c, id, CKA_LABEL, label, sizeof(label), &label_len));
         if (label_len == 0) return ARCA_OK;
+        break;
+    case ARCA_KMIP_TAG_STATE:
+        ARCA_GUARD(kmip_obj_u32(c, id, ARCA_CKA_STATE, &state));
+        break;
+    case ARCA_KMIP_TAG_ACTIVATION_DATE:
+    case ARCA_KMIP_TAG_DEACTIVATION_DATE:
+        ARCA_GUARD(obj_attr(c, id, tag == ARCA_KMIP_TAG_ACTIVATION_DATE ? CKA_START_DATE : CKA_END_DATE, date,
+                            sizeof(date), &date_len));
+        if (!ck_date_time(date, date_len, &when)) return ARCA_OK;
         break;
     case ARCA_KMIP_TAG_SENSITIVE: cka = CKA_SENSITIVE; break;
     case ARCA_KMIP_TAG_EXTRACTABLE: cka = CKA_EXTRACTABLE; break;
@@ -529,7 +584,9 @@ static arca_status emit_one(kmip_ctx *c, const arca_object_id *id, uint32_t cls,
         ARCA_GUARD(arca_ttlv_add_enum(b, ARCA_KMIP_TAG_NAME_TYPE, ARCA_KMIP_NAME_UNINTERPRETED_TEXT_STRING));
         ARCA_GUARD(arca_ttlv_end_struct(b, smark));
         break;
-    case ARCA_KMIP_TAG_STATE: ARCA_GUARD(arca_ttlv_add_enum(b, vtag, ARCA_KMIP_STATE_ACTIVE)); break;
+    case ARCA_KMIP_TAG_STATE: ARCA_GUARD(arca_ttlv_add_enum(b, vtag, state)); break;
+    case ARCA_KMIP_TAG_ACTIVATION_DATE:
+    case ARCA_KMIP_TAG_DEACTIVATION_DATE: ARCA_GUARD(arca_ttlv_add_datetime(b, vtag, when)); break;
     case ARCA_KMIP_TAG_SENSITIVE:
     case ARCA_KMIP_TAG_EXTRACTABLE:
     case ARCA_KMIP_TAG_ALWAYS_SENSITIVE:

@@ -34,6 +34,8 @@ static const op_entry ops[] = {
     {ARCA_KMIP_OP_ADD_ATTRIBUTE, kmip_op_add_attribute},
     {ARCA_KMIP_OP_MODIFY_ATTRIBUTE, kmip_op_modify_attribute},
     {ARCA_KMIP_OP_DELETE_ATTRIBUTE, kmip_op_delete_attribute},
+    {ARCA_KMIP_OP_ACTIVATE, kmip_op_activate},
+    {ARCA_KMIP_OP_REVOKE, kmip_op_revoke},
     {ARCA_KMIP_OP_DESTROY, kmip_op_destroy},
     {ARCA_KMIP_OP_QUERY, kmip_op_query},
     {ARCA_KMIP_OP_REKEY_KEY_PAIR, kmip_op_rekey_key_pair},
@@ -106,6 +108,9 @@ static const reason_row reasons[] = {
     {ARCA_ERR_DATA_LEN, R(INVALID_FIELD), 0, 0},
     {ARCA_ERR_UNSUPPORTED, R(FEATURE_NOT_SUPPORTED), 0, 0},
     {ARCA_ERR_BUSY, R(GENERAL_FAILURE), 0, R(SERVER_LIMIT_EXCEEDED)},
+    /* 1.x has no lifecycle reason: Permission Denied, as PyKMIP's server
+     * answers; 2.0 has the precise one. */
+    {ARCA_ERR_OBJECT_STATE, R(PERMISSION_DENIED), 0, R(WRONG_KEY_LIFECYCLE_STATE)},
 };
 
 uint32_t kmip_reason_for(const kmip_ctx *c, arca_status st)
@@ -354,6 +359,9 @@ static const char *default_message(arca_status st)
         return "the key's Cryptographic Usage Mask does not allow this operation";
     case ARCA_ERR_INTEGRITY:
         return "the object's sealed copy failed its integrity check (store tampered with?)";
+    case ARCA_ERR_OBJECT_STATE:
+        return "the key's State does not allow this: a Pre-Active key needs Activate first; a revoked "
+               "(Deactivated or Compromised) key only decrypts, verifies and unwraps";
     default:
         return arca_status_message(st);
     }

@@ -72,6 +72,7 @@ arca_status kmip_op_create(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *o
     }
     ARCA_GUARD(kmip_p11_add_u32(&t, CKA_VALUE_LEN, (uint32_t)spec.len / 8));
     ARCA_GUARD(kmip_spec_to_p11(c, &spec, CKO_SECRET_KEY, &t));
+    ARCA_GUARD(kmip_p11_add_initial_state(&spec, &t));
     st = arca_kms_generate_key(c->kms, c->sess, mech, t.a, t.num, &id);
     if (st == ARCA_ERR_KEY_SIZE) {
         return kmip_fail(c, st, attr_value_reason(c), "Cryptographic Length %d is not supported for this algorithm",
@@ -174,6 +175,8 @@ arca_status kmip_op_create_key_pair(kmip_ctx *c, const arca_ttlv_node *p, arca_b
     }
     ARCA_GUARD(kmip_spec_to_p11(c, &priv, CKO_PRIVATE_KEY, &pt));
     ARCA_GUARD(kmip_spec_to_p11(c, &pub, CKO_PUBLIC_KEY, &vt));
+    ARCA_GUARD(kmip_p11_add_initial_state(&priv, &pt));
+    ARCA_GUARD(kmip_p11_add_initial_state(&pub, &vt));
     ARCA_GUARD(arca_kms_generate_key_pair(c->kms, c->sess, mech, vt.a, vt.num, pt.a, pt.num, &pub_id, &priv_id));
     kmip_set_placeholder(c, &priv_id);
     ARCA_GUARD(kmip_add_uid(out, ARCA_KMIP_TAG_PRIVATE_KEY_UNIQUE_IDENTIFIER, &priv_id));
@@ -278,6 +281,7 @@ arca_status kmip_op_register(kmip_ctx *c, const arca_ttlv_node *p, arca_builder 
         ARCA_GUARD(kmip_p11_add(&t, CKA_PUBLIC_KEY_INFO, material, material_len));
     }
     ARCA_GUARD(kmip_spec_to_p11(c, &spec, cls, &t));
+    ARCA_GUARD(kmip_p11_add_initial_state(&spec, &t));
     arca_status st = arca_kms_create_object(c->kms, c->sess, t.a, t.num, &id);
     if (st == ARCA_ERR_ATTRIBUTE_VALUE || st == ARCA_ERR_KEY_SIZE) {
         return kmip_fail(c, st, attr_value_reason(c), "the key material is not a valid key of this type and format");
@@ -369,6 +373,7 @@ arca_status kmip_op_locate(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *o
     }
     if (spec.has_sensitive) ARCA_GUARD(kmip_p11_add_bool(&t, CKA_SENSITIVE, spec.sensitive));
     if (spec.has_extractable) ARCA_GUARD(kmip_p11_add_bool(&t, CKA_EXTRACTABLE, spec.extractable));
+    if (spec.has_state && !spec.match_none) ARCA_GUARD(kmip_p11_add_u32(&t, ARCA_CKA_STATE, spec.state));
 
     cap = (size_t)offset + (has_max ? (size_t)max_items : LOCATE_MAX);
     if (cap > LOCATE_MAX) cap = LOCATE_MAX;
@@ -634,10 +639,22 @@ arca_status kmip_op_get_attribute_list(kmip_ctx *c, const arca_ttlv_node *p, arc
 
 /* ---- Destroy, Re-key --------------------------------------------------------- */
 
+/* KMIP: an Active object must be revoked before it is destroyed (there is
+ * no Active -> Destroyed transition). The keystore itself destroys in any
+ * state (PKCS#11 C_DestroyObject), so the rule is enforced here. The state
+ * is read and the object destroyed under separate locks: a concurrent
+ * Activate in between can let an object that just became Active be
+ * destroyed, which loses nothing a Pre-Active destroy would not. */
 arca_status kmip_op_destroy(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out)
 {
     arca_object_id id;
+    uint32_t state;
     ARCA_GUARD(kmip_get_uid(c, p, &id));
+    ARCA_GUARD(kmip_obj_u32(c, &id, ARCA_CKA_STATE, &state));
+    if (state == ARCA_STATE_ACTIVE) {
+        return kmip_fail(c, ARCA_ERR_OBJECT_STATE, kmip_reason_for(c, ARCA_ERR_OBJECT_STATE),
+                         "the object is Active: Revoke it before Destroy");
+    }
     ARCA_GUARD(arca_kms_destroy(c->kms, c->sess, &id));
     return kmip_add_uid(out, ARCA_KMIP_TAG_UNIQUE_IDENTIFIER, &id);
 }
@@ -782,6 +799,7 @@ arca_status kmip_op_derive_key(kmip_ctx *c, const arca_ttlv_node *p, arca_builde
     ARCA_GUARD(kmip_p11_add_u32(&t, CKA_KEY_TYPE, ktype));
     ARCA_GUARD(kmip_p11_add_u32(&t, CKA_VALUE_LEN, (uint32_t)spec.len / 8));
     ARCA_GUARD(kmip_spec_to_p11(c, &spec, CKO_SECRET_KEY, &t));
+    ARCA_GUARD(kmip_p11_add_initial_state(&spec, &t));
     st = arca_kms_derive(c->kms, c->sess, &base, &m, t.a, t.num, &id);
     if (st == ARCA_ERR_KEY_FUNCTION) {
         return kmip_fail(c, st, kmip_reason_for(c, st), "the base key's Cryptographic Usage Mask has no Derive Key");

@@ -12,6 +12,7 @@
  *   kmip_ops_keys.c    Create, Create Key Pair, Register, Locate, Get,
  *                      Get Attributes, Get Attribute List, Destroy, Re-key,
  *                      Re-key Key Pair, Derive Key
+ *   kmip_ops_state.c   Activate, Revoke (the lifecycle state)
  *   kmip_ops_attrs.c   Add / Modify / Delete Attribute
  *   kmip_ops_crypto.c  Encrypt, Decrypt, Sign, Signature Verify, MAC,
  *                      MAC Verify
@@ -160,12 +161,17 @@ typedef struct kmip_key_spec {
     size_t name_len;
     uint32_t curve;
     bool sensitive, extractable;
-    bool match_none; /* Locate: a criterion no Arca object meets (State not Active) */
+    bool match_none; /* Locate: a criterion no Arca object meets (State Destroyed...) */
+    bool has_state;  /* Locate: State criterion */
+    uint32_t state;
+    bool has_activation; /* Create / Register: Activation Date */
+    int64_t activation;
 } kmip_key_spec;
 
 /* Read the attributes Arca maps (Object Type, Cryptographic Algorithm,
  * Length, Usage Mask, Name, Recommended Curve / Cryptographic Domain
- * Parameters, Sensitive, Extractable) into spec; others are ignored when
+ * Parameters, Sensitive, Extractable; State for Locate; Activation Date
+ * for the creating operations) into spec; others are ignored when
  * ignore_other (dates, Object Group... that have no place in the model)
  * and refused otherwise with Invalid Field / Attribute Not Supported.
  * Repeated single-valued attributes: Invalid Field. */
@@ -191,6 +197,12 @@ ARCA_MUST_CHECK arca_status kmip_p11_add_bool(kmip_p11 *t, uint32_t type, bool v
  * Name, usage flags from the Usage Mask (only the flags that apply to the
  * class), Sensitive / Extractable for secret and private keys. */
 ARCA_MUST_CHECK arca_status kmip_spec_to_p11(kmip_ctx *c, const kmip_key_spec *spec, uint32_t cls, kmip_p11 *t);
+/* The initial state of an object a KMIP operation creates: Pre-Active
+ * (KMIP), or Active when the request carried an Activation Date that is
+ * not in the future. Adds ARCA_CKA_STATE to t. A future Activation Date
+ * leaves the object Pre-Active: Arca does not activate it by the clock,
+ * the client calls Activate (documented in docs/protocol.md). */
+ARCA_MUST_CHECK arca_status kmip_p11_add_initial_state(const kmip_key_spec *spec, kmip_p11 *t);
 /* KMIP Object Type <-> CKO_*: false for types Arca does not hold. */
 bool kmip_object_type_to_class(uint32_t object_type, uint32_t *out_cls);
 uint32_t kmip_class_to_object_type(uint32_t cls);
@@ -233,6 +245,8 @@ arca_status kmip_op_get(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out)
 arca_status kmip_op_get_attributes(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_get_attribute_list(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_destroy(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
+arca_status kmip_op_activate(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
+arca_status kmip_op_revoke(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_rekey(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_rekey_key_pair(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_derive_key(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);

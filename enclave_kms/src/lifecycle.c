@@ -1,6 +1,9 @@
-/* Reading and changing objects: get/set attributes, destroy, rotate. */
+/* Reading and changing objects: get/set attributes, lifecycle state
+ * (activate, revoke), destroy, rotate. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/rand.h>
 
@@ -131,6 +134,135 @@ out:
     return st;
 }
 
+/* ---- Lifecycle state ------------------------------------------------------ */
+
+static const char *state_name(uint32_t s)
+{
+    switch (s) {
+    case ARCA_STATE_PRE_ACTIVE:
+        return "Pre-Active";
+    case ARCA_STATE_ACTIVE:
+        return "Active";
+    case ARCA_STATE_DEACTIVATED:
+        return "Deactivated";
+    case ARCA_STATE_COMPROMISED:
+        return "Compromised";
+    default:
+        return "unknown";
+    }
+}
+
+/* Today (UTC) as a CK_DATE, "YYYYMMDD". */
+static arca_status today(uint8_t out[8])
+{
+    char buf[9];
+    struct tm tm;
+    time_t now = time(NULL);
+    ARCA_ENSURE(gmtime_r(&now, &tm) != NULL, ARCA_ERR_INTERNAL);
+    ARCA_ENSURE(strftime(buf, sizeof(buf), "%Y%m%d", &tm) == 8, ARCA_ERR_INTERNAL);
+    memcpy(out, buf, 8);
+    return ARCA_OK;
+}
+
+typedef enum state_change { CHANGE_ACTIVATE = 1, CHANGE_DEACTIVATE, CHANGE_COMPROMISE } state_change;
+
+/* The state after `change` from `from`, or ARCA_ERR_OBJECT_STATE when KMIP
+ * has no such transition. */
+static arca_status next_state(state_change change, uint32_t from, uint32_t *out)
+{
+    switch (change) {
+    case CHANGE_ACTIVATE:
+        ARCA_ENSURE(from == ARCA_STATE_PRE_ACTIVE, ARCA_ERR_OBJECT_STATE);
+        *out = ARCA_STATE_ACTIVE;
+        return ARCA_OK;
+    case CHANGE_DEACTIVATE:
+        ARCA_ENSURE(from == ARCA_STATE_ACTIVE, ARCA_ERR_OBJECT_STATE);
+        *out = ARCA_STATE_DEACTIVATED;
+        return ARCA_OK;
+    case CHANGE_COMPROMISE:
+        ARCA_ENSURE(from == ARCA_STATE_PRE_ACTIVE || from == ARCA_STATE_ACTIVE || from == ARCA_STATE_DEACTIVATED,
+                    ARCA_ERR_OBJECT_STATE);
+        *out = ARCA_STATE_COMPROMISED;
+        return ARCA_OK;
+    default:
+        return ARCA_ERR_INTERNAL;
+    }
+}
+
+/* One state change: checked under write_mu, then the re-sealed object and
+ * its audit record in one commit (session objects: in place, audited on
+ * its own). A refused change is audited too. */
+static arca_status change_state(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                state_change change, const char *why)
+{
+    arca_status st;
+    kms_object *o = NULL;
+    kms_attrs attrs = {0};
+    kms_txn t;
+    arca_audit_event ev;
+    uint32_t from, to = 0;
+    uint8_t date[8];
+    char detail[160];
+    uint16_t op = change == CHANGE_ACTIVATE ? ARCA_AUDIT_ACTIVATE : ARCA_AUDIT_REVOKE;
+    uint32_t date_attr = change == CHANGE_ACTIVATE ? CKA_START_DATE : CKA_END_DATE;
+    const char *target = change == CHANGE_ACTIVATE     ? "Active"
+                         : change == CHANGE_DEACTIVATE ? "Deactivated"
+                                                       : "Compromised";
+
+    ARCA_ENSURE(kms != NULL && sess != NULL && id != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_USER, ARCA_ERR_NOT_LOGGED_IN);
+    kms_txn_init(&t);
+    pthread_mutex_lock(&kms->write_mu);
+    ARCA_GUARD_OUT(kms_object_get(kms, sess, id, &o));
+    from = kms_attrs_u32(&o->attrs, ARCA_CKA_STATE, ARCA_STATE_ACTIVE);
+    st = next_state(change, from, &to);
+    snprintf(detail, sizeof(detail), "%s -> %s%s%s", state_name(from), target, why != NULL ? "; " : "",
+             why != NULL ? why : "");
+    if (st != ARCA_OK) {
+        (void)kms_audit_use(kms, sess, op, st, id, detail);
+        goto out;
+    }
+    ARCA_GUARD_OUT(kms_attrs_clone(&o->attrs, &attrs));
+    ARCA_GUARD_OUT(kms_attrs_set_u32(&attrs, ARCA_CKA_STATE, to));
+    {
+        const kms_attr *d = kms_attrs_find(&attrs, date_attr);
+        if (d == NULL || d->len == 0) {
+            ARCA_GUARD_OUT(today(date));
+            ARCA_GUARD_OUT(kms_attrs_set(&attrs, date_attr, date, sizeof(date)));
+        }
+    }
+    if (!o->token) {
+        /* Session objects are used by this session's thread only. */
+        kms_attrs_free(&o->attrs);
+        o->attrs = attrs;
+        memset(&attrs, 0, sizeof(attrs));
+        st = kms_audit_use(kms, sess, op, ARCA_OK, id, detail);
+        goto out;
+    }
+    ARCA_GUARD_OUT(kms_txn_put_object(kms, &t, &o->id, o->partition_id, o->version + 1, &attrs, o->key, &o->attrs));
+    kms_audit_event_init(&ev, sess, op, ARCA_OK, id, detail);
+    ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
+    /* The next use unseals the new version. */
+    kms_cache_remove(&kms->cache, id);
+out:
+    pthread_mutex_unlock(&kms->write_mu);
+    kms_object_release(&kms->cache, o);
+    kms_attrs_free(&attrs);
+    kms_txn_cleanup(&t);
+    return st;
+}
+
+arca_status arca_kms_activate(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id)
+{
+    return change_state(kms, sess, id, CHANGE_ACTIVATE, NULL);
+}
+
+arca_status arca_kms_revoke(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, bool compromised,
+                            const char *detail)
+{
+    return change_state(kms, sess, id, compromised ? CHANGE_COMPROMISE : CHANGE_DEACTIVATE, detail);
+}
+
 arca_status arca_kms_destroy(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id)
 {
     arca_status st;
@@ -196,6 +328,10 @@ static arca_status rotated_attrs(const kms_attrs *old, uint32_t version, kms_att
     ARCA_GUARD_OUT(kms_attrs_set_u32(&a, ARCA_CKA_KEY_VERSION, version));
     ARCA_GUARD_OUT(kms_attrs_set_bool(&a, ARCA_CKA_PRIMARY, true));
     ARCA_GUARD_OUT(kms_attrs_set_bool(&a, CKA_LOCAL, true));
+    /* A new version is a new, usable key whatever became of the old one
+     * (which may have been rotated away because it was revoked). */
+    ARCA_GUARD_OUT(kms_attrs_set_u32(&a, ARCA_CKA_STATE, ARCA_STATE_ACTIVE));
+    ARCA_GUARD_OUT(kms_attrs_set(&a, CKA_END_DATE, NULL, 0));
     if (kms_attrs_find(&a, CKA_SENSITIVE) != NULL) {
         ARCA_GUARD_OUT(kms_attrs_set_bool(&a, CKA_ALWAYS_SENSITIVE, kms_attrs_bool(&a, CKA_SENSITIVE, true)));
         ARCA_GUARD_OUT(kms_attrs_set_bool(&a, CKA_NEVER_EXTRACTABLE, !kms_attrs_bool(&a, CKA_EXTRACTABLE, false)));

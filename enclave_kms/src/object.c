@@ -159,6 +159,12 @@ arca_status kms_object_attr_value(const kms_object *o, uint32_t type, arca_build
     case CKA_EC_POINT:
         ARCA_ENSURE(cls != CKO_SECRET_KEY, ARCA_ERR_ATTRIBUTE_TYPE);
         return arca_key_ec_point(o->key, out);
+    case ARCA_CKA_STATE: {
+        /* Objects sealed before lifecycle states existed are Active. */
+        uint32_t v = kms_attrs_u32(&o->attrs, ARCA_CKA_STATE, ARCA_STATE_ACTIVE);
+        uint8_t b[4] = {(uint8_t)(v >> 24), (uint8_t)(v >> 16), (uint8_t)(v >> 8), (uint8_t)v};
+        return arca_builder_add_bytes(out, b, sizeof(b));
+    }
     default:
         if (is_private_component(type)) {
             ARCA_ENSURE(cls == CKO_PRIVATE_KEY && arca_key_type(o->key) == CKK_RSA, ARCA_ERR_ATTRIBUTE_TYPE);

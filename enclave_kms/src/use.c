@@ -54,6 +54,28 @@ static uint16_t audit_op_of(arca_crypto_op op)
     }
 }
 
+/* KMIP lifecycle rules: "protect" operations (sign and MAC generation,
+ * encrypt, wrap, derive) need an Active key; "process" operations
+ * (verify, decrypt, unwrap) also work with a Deactivated or Compromised
+ * key, so that data protected earlier stays readable; a Pre-Active key
+ * does nothing. */
+static bool state_allows(uint32_t state, arca_crypto_op op)
+{
+    switch (op) {
+    case ARCA_OP_VERIFY:
+    case ARCA_OP_DECRYPT:
+    case ARCA_OP_UNWRAP:
+        return state == ARCA_STATE_ACTIVE || state == ARCA_STATE_DEACTIVATED || state == ARCA_STATE_COMPROMISED;
+    case ARCA_OP_SIGN:
+    case ARCA_OP_ENCRYPT:
+    case ARCA_OP_WRAP:
+    case ARCA_OP_DERIVE:
+        return state == ARCA_STATE_ACTIVE;
+    default:
+        return false;
+    }
+}
+
 static void mech_detail(char out[48], uint32_t mech)
 {
     snprintf(out, 48, "mechanism 0x%08x", mech);
@@ -71,7 +93,8 @@ static arca_status use_key(arca_kms *kms, arca_kms_session *sess, const arca_obj
     st = kms_object_get(kms, sess, id, &o);
     if (st == ARCA_ERR_INTEGRITY) (void)kms_audit_use(kms, sess, audit_op_of(op), st, id, "sealed blob damaged");
     ARCA_GUARD(st);
-    if (!arca_crypto_mechanism_allowed(m->type, op)) st = ARCA_ERR_MECHANISM;
+    if (!state_allows(kms_attrs_u32(&o->attrs, ARCA_CKA_STATE, ARCA_STATE_ACTIVE), op)) st = ARCA_ERR_OBJECT_STATE;
+    else if (!arca_crypto_mechanism_allowed(m->type, op)) st = ARCA_ERR_MECHANISM;
     else if (!kms_attrs_bool(&o->attrs, usage_attr(op), false)) st = ARCA_ERR_KEY_FUNCTION;
     if (st != ARCA_OK) {
         mech_detail(detail, m->type);

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -283,6 +284,14 @@ static void attr_bool(rq *r, uint32_t tag, bool v)
     attr_tail(r);
 }
 
+static void attr_datetime(rq *r, uint32_t tag, int64_t v)
+{
+    uint32_t vt;
+    attr_head(r, tag, &vt);
+    assert_int_equal(arca_ttlv_add_datetime(&r->b, vt, v), ARCA_OK);
+    attr_tail(r);
+}
+
 static void attr_name(rq *r, const char *name)
 {
     uint32_t vt;
@@ -443,7 +452,8 @@ static void create_sym_rq(rq *r, const sym_opts *o)
     rq_item_end(r);
 }
 
-static void create_sym(fx *f, int major, int minor, const sym_opts *o, char uid[UID_BUF])
+/* KMIP Create makes a Pre-Active key. */
+static void create_sym_pre(fx *f, int major, int minor, const sym_opts *o, char uid[UID_BUF])
 {
     rq r;
     rs s;
@@ -455,6 +465,56 @@ static void create_sym(fx *f, int major, int minor, const sym_opts *o, char uid[
     get_text(p, T(UNIQUE_IDENTIFIER), uid, UID_BUF);
     assert_int_equal(strlen(uid), 32);
     rs_free(&s);
+}
+
+/* Activate (as PyKMIP clients do after Create); must succeed. */
+static void activate(fx *f, int major, int minor, const char *uid)
+{
+    rq r;
+    rs s;
+    char got[UID_BUF];
+    rq_begin(&r, major, minor);
+    rq_item(&r, OP(ACTIVATE), NULL);
+    add_text(&r, T(UNIQUE_IDENTIFIER), uid);
+    rq_item_end(&r);
+    send_rq(f, f->sess, &r, &s);
+    get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), got, sizeof(got));
+    assert_string_equal(got, uid);
+    rs_free(&s);
+}
+
+/* Revoke with a reason code; a Compromise Occurrence Date when date != 0. */
+static void revoke_rq(fx *f, int major, int minor, const char *uid, uint32_t code, int64_t date, rs *s)
+{
+    rq r;
+    rq_begin(&r, major, minor);
+    rq_item(&r, OP(REVOKE), NULL);
+    if (uid != NULL) add_text(&r, T(UNIQUE_IDENTIFIER), uid);
+    push(&r, T(REVOCATION_REASON));
+    add_enum(&r, T(REVOCATION_REASON_CODE), code);
+    add_text(&r, T(REVOCATION_MESSAGE), "test");
+    pop(&r);
+    if (date != 0) assert_int_equal(arca_ttlv_add_datetime(&r.b, T(COMPROMISE_OCCURRENCE_DATE), date), ARCA_OK);
+    rq_item_end(&r);
+    send_rq(f, f->sess, &r, s);
+}
+
+/* Revoke that must succeed. */
+static void kmip_revoke_ok(fx *f, int major, int minor, const char *uid, uint32_t code, int64_t date)
+{
+    rs s;
+    char got[UID_BUF];
+    revoke_rq(f, major, minor, uid, code, date, &s);
+    get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), got, sizeof(got));
+    assert_string_equal(got, uid);
+    rs_free(&s);
+}
+
+/* Create + Activate: a usable key. */
+static void create_sym(fx *f, int major, int minor, const sym_opts *o, char uid[UID_BUF])
+{
+    create_sym_pre(f, major, minor, o, uid);
+    activate(f, major, minor, uid);
 }
 
 static sym_opts aes(int32_t len, int32_t usage, const char *name)
@@ -499,6 +559,8 @@ static void create_pair(fx *f, int major, int minor, uint32_t alg, int32_t len, 
     get_text(p, T(PUBLIC_KEY_UNIQUE_IDENTIFIER), pub, UID_BUF);
     assert_string_not_equal(priv, pub);
     rs_free(&s);
+    activate(f, major, minor, priv);
+    activate(f, major, minor, pub);
 }
 
 /* A request whose payload is just the Unique Identifier. */
@@ -609,7 +671,7 @@ static void test_query_and_rng(void **state)
         send_rq(f, f->sess, &r, &s);
         p = ok_payload(&s, 0);
         assert_int_equal(arca_ttlv_count(p, T(OPERATION)), kmip_num_supported_ops());
-        assert_int_equal(kmip_num_supported_ops(), 23);
+        assert_int_equal(kmip_num_supported_ops(), 25);
         bool have_create = false, have_mac = false, have_activate = false;
         for (const arca_ttlv_node *o = arca_ttlv_find(p, T(OPERATION)); o; o = arca_ttlv_find_next(o)) {
             have_create |= o->u32 == OP(CREATE);
@@ -617,7 +679,7 @@ static void test_query_and_rng(void **state)
             have_activate |= o->u32 == OP(ACTIVATE);
         }
         assert_true(have_create && have_mac);
-        assert_false(have_activate); /* not implemented: not announced */
+        assert_true(have_activate);
         assert_int_equal(arca_ttlv_count(p, T(OBJECT_TYPE)), 3);
         char vendor[16];
         get_text(p, T(VENDOR_IDENTIFICATION), vendor, sizeof(vendor));
@@ -1235,6 +1297,7 @@ static void register_sym(fx *f, int maj, int min, const uint8_t *key, size_t key
     send_rq(f, f->sess, &r, &s);
     get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), uid, UID_BUF);
     rs_free(&s);
+    activate(f, maj, min, uid);
 }
 
 /* Get a key; returns the Key Block. */
@@ -1413,6 +1476,7 @@ static void test_register_get(void **state)
         send_rq(f, f->sess, &r, &s);
         get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), ecpriv, sizeof(ecpriv));
         rs_free(&s);
+        activate(f, maj, min, ecpriv); /* Register makes Pre-Active objects */
         OPENSSL_cleanse(ec_der, sizeof(ec_der));
         const char msg[] = "signed by an imported key";
         uint8_t sig[256];
@@ -1724,7 +1788,8 @@ static void test_get_attributes(void **state)
             num++;
         }
         assert_true(have_alg);
-        assert_int_equal(num, v2 ? 11u : 7u);
+        /* + Activation Date: the key was activated (stamped that day). */
+        assert_int_equal(num, v2 ? 12u : 8u);
         rs_free(&s);
 
         /* A field Get Attributes does not take. */
@@ -1768,6 +1833,12 @@ static void test_destroy_rekey(void **state)
         expect_fail(&s, 0, RR(ILLEGAL_OPERATION));
         rs_free(&s);
 
+        /* An Active key is revoked before it is destroyed (KMIP). */
+        uid_op(f, f->sess, maj, min, OP(DESTROY), uid, &s);
+        expect_fail(&s, 0, maj >= 2 ? RR(WRONG_KEY_LIFECYCLE_STATE) : RR(PERMISSION_DENIED));
+        assert_true(msg_has(&s, 0, "Revoke it before Destroy"));
+        rs_free(&s);
+        kmip_revoke_ok(f, maj, min, uid, ARCA_KMIP_REVOKE_CESSATION_OF_OPERATION, 0);
         /* Destroy; then everything about it is Item Not Found. */
         uid_op(f, f->sess, maj, min, OP(DESTROY), uid, &s);
         char got[UID_BUF];
@@ -1816,6 +1887,8 @@ static void test_batches(void **state)
         attr_enum(&r, T(CRYPTOGRAPHIC_ALGORITHM), o.alg);
         attr_int(&r, T(CRYPTOGRAPHIC_LENGTH), o.len);
         attr_int(&r, T(CRYPTOGRAPHIC_USAGE_MASK), o.usage);
+        /* An Activation Date not in the future: created Active. */
+        attr_datetime(&r, T(ACTIVATION_DATE), (int64_t)time(NULL) - 5);
         pop(&r);
         rq_item_end(&r);
         rq_item(&r, OP(ENCRYPT), "id-2");
@@ -2396,6 +2469,7 @@ static void test_rekey_pair_and_derive(void **state)
         send_rq(f, f->sess, &r, &s);
         get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), base, sizeof(base));
         rs_free(&s);
+        activate(f, 2, 0, base);
     }
     const char salt[] = "kmip-salt", info[] = "kmip-info";
     for (int k = 0; k < 3; k++) {
@@ -2429,6 +2503,7 @@ static void test_rekey_pair_and_derive(void **state)
         get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), k == 0 ? derived : nod, UID_BUF);
         rs_free(&s);
     }
+    activate(f, 2, 0, nod); /* derived keys start Pre-Active too */
     uid_op(f, f->sess, 2, 0, OP(GET), derived, &s);
     {
         const arca_ttlv_node *kb = key_block(ok_payload(&s, 0), T(SYMMETRIC_KEY)), *kv;
@@ -2886,6 +2961,7 @@ static void test_more_refusals(void **state)
     send_rq(f, f->sess, &r, &s);
     get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), rpub, sizeof(rpub));
     rs_free(&s);
+    activate(f, 2, 0, rpub);
     OPENSSL_free(spki);
     const char msg[] = "signed outside";
     uint8_t sig[256];
@@ -2900,6 +2976,225 @@ static void test_more_refusals(void **state)
     assert_int_equal(verify_with(f, 2, 0, rpub, ARCA_KMIP_SIG_ECDSA_WITH_SHA384, 0, 0, msg, sizeof(msg) - 1, sig,
                                  sig_len),
                      ARCA_KMIP_VALIDITY_INVALID);
+}
+
+/* ---- Lifecycle: Activate, Revoke, State enforcement ---------------------- */
+
+static uint32_t state_of(fx *f, int maj, int min, const char *uid)
+{
+    rs s;
+    const arca_ttlv_node *v;
+    uint32_t st;
+    uid_op(f, f->sess, maj, min, OP(GET_ATTRIBUTES), uid, &s);
+    assert_non_null(v = attr_value(ok_payload(&s, 0), maj >= 2, T(STATE)));
+    st = v->u32;
+    rs_free(&s);
+    return st;
+}
+
+/* Encrypt with GCM; returns the item's result (payload read into e on success). */
+static bool try_encrypt(fx *f, int maj, int min, const char *uid, enc_result *e, rs *s)
+{
+    rq r;
+    const char pt[] = "lifecycle data";
+    rq_begin(&r, maj, min);
+    encrypt_rq(&r, uid, ARCA_KMIP_MODE_GCM, pt, sizeof(pt), NULL, 0);
+    send_rq(f, f->sess, &r, s);
+    uint32_t status = 99;
+    assert_int_equal(arca_ttlv_child_enum(item_at(s, 0), T(RESULT_STATUS), &status), ARCA_OK);
+    if (status != ARCA_KMIP_STATUS_SUCCESS) return false;
+    read_enc(ok_payload(s, 0), e);
+    return true;
+}
+
+static void test_lifecycle(void **state)
+{
+    fx *f = *state;
+    const int versions[][2] = {{1, 2}, {2, 0}};
+    for (size_t vi = 0; vi < 2; vi++) {
+        int maj = versions[vi][0], min = versions[vi][1];
+        bool v2 = maj >= 2;
+        uint32_t wrong_state = v2 ? RR(WRONG_KEY_LIFECYCLE_STATE) : RR(PERMISSION_DENIED);
+        char uid[UID_BUF], found[4][UID_BUF];
+        enc_result e, e2;
+        rs s;
+        sym_opts o = aes(256, USAGE_ENC_DEC, "life");
+
+        /* Create without an Activation Date: Pre-Active, nothing cryptographic. */
+        create_sym_pre(f, maj, min, &o, uid);
+        assert_int_equal(state_of(f, maj, min, uid), ARCA_KMIP_STATE_PRE_ACTIVE);
+        assert_false(try_encrypt(f, maj, min, uid, &e, &s));
+        expect_fail(&s, 0, wrong_state);
+        assert_true(msg_has(&s, 0, "Activate"));
+        rs_free(&s);
+
+        /* Activate; a second Activate is refused. */
+        activate(f, maj, min, uid);
+        assert_int_equal(state_of(f, maj, min, uid), ARCA_KMIP_STATE_ACTIVE);
+        uid_op(f, f->sess, maj, min, OP(ACTIVATE), uid, &s);
+        expect_fail(&s, 0, wrong_state);
+        assert_true(msg_has(&s, 0, "is Active"));
+        rs_free(&s);
+        if (v2) {
+            /* The activation day is reported when asked for. */
+            rq r;
+            rq_begin(&r, maj, min);
+            rq_item(&r, OP(GET_ATTRIBUTES), NULL);
+            add_text(&r, T(UNIQUE_IDENTIFIER), uid);
+            add_enum(&r, T(ATTRIBUTE_REFERENCE), T(ACTIVATION_DATE));
+            rq_item_end(&r);
+            send_rq(f, f->sess, &r, &s);
+            const arca_ttlv_node *ad = attr_value(ok_payload(&s, 0), true, T(ACTIVATION_DATE));
+            assert_non_null(ad);
+            assert_true(ad->i64 <= (int64_t)time(NULL) && ad->i64 > (int64_t)time(NULL) - 2 * 86400);
+            rs_free(&s);
+        }
+
+        /* Encrypt works; Destroy of an Active key is refused. */
+        assert_true(try_encrypt(f, maj, min, uid, &e, &s));
+        rs_free(&s);
+        uid_op(f, f->sess, maj, min, OP(DESTROY), uid, &s);
+        expect_fail(&s, 0, wrong_state);
+        rs_free(&s);
+
+        /* Revoke (not a compromise): Deactivated. Decrypt still works,
+         * Encrypt does not, a second deactivation is refused. */
+        kmip_revoke_ok(f, maj, min, uid, ARCA_KMIP_REVOKE_SUPERSEDED, 0);
+        assert_int_equal(state_of(f, maj, min, uid), ARCA_KMIP_STATE_DEACTIVATED);
+        decrypt(f, maj, min, uid, ARCA_KMIP_MODE_GCM, &e, &s);
+        assert_int_equal(get_bytes(ok_payload(&s, 0), T(DATA))->len, sizeof("lifecycle data"));
+        assert_memory_equal(get_bytes(ok_payload(&s, 0), T(DATA))->data, "lifecycle data", sizeof("lifecycle data"));
+        rs_free(&s);
+        assert_false(try_encrypt(f, maj, min, uid, &e2, &s));
+        expect_fail(&s, 0, wrong_state);
+        rs_free(&s);
+        revoke_rq(f, maj, min, uid, ARCA_KMIP_REVOKE_UNSPECIFIED, 0, &s);
+        expect_fail(&s, 0, wrong_state);
+        assert_true(msg_has(&s, 0, "Deactivated"));
+        rs_free(&s);
+
+        /* Locate by State finds it as Deactivated only. */
+        for (uint32_t q = ARCA_KMIP_STATE_PRE_ACTIVE; q <= ARCA_KMIP_STATE_COMPROMISED; q++) {
+            rq r;
+            rq_begin(&r, maj, min);
+            rq_item(&r, OP(LOCATE), NULL);
+            if (v2) push(&r, T(ATTRIBUTES)); /* 1.x: Attribute fields directly in the payload */
+            attr_name(&r, "life");
+            attr_enum(&r, T(STATE), q);
+            if (v2) pop(&r);
+            rq_item_end(&r);
+            send_rq(f, f->sess, &r, &s);
+            size_t n = arca_ttlv_count(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER));
+            assert_int_equal(n, q == ARCA_KMIP_STATE_DEACTIVATED ? 1u : 0u);
+            if (n == 1) get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), found[0], UID_BUF);
+            rs_free(&s);
+        }
+        assert_string_equal(found[0], uid);
+
+        /* Compromise: needs the occurrence date; then Compromised, still
+         * decrypts; a second compromise is refused. Bad reason codes too. */
+        revoke_rq(f, maj, min, uid, ARCA_KMIP_REVOKE_KEY_COMPROMISE, 0, &s);
+        expect_fail(&s, 0, RR(INVALID_FIELD));
+        assert_true(msg_has(&s, 0, "Compromise Occurrence Date"));
+        rs_free(&s);
+        revoke_rq(f, maj, min, uid, 0x42, 0, &s);
+        expect_fail(&s, 0, RR(INVALID_FIELD));
+        rs_free(&s);
+        {
+            rq r; /* no Revocation Reason at all */
+            rq_begin(&r, maj, min);
+            rq_item(&r, OP(REVOKE), NULL);
+            add_text(&r, T(UNIQUE_IDENTIFIER), uid);
+            rq_item_end(&r);
+            send_rq(f, f->sess, &r, &s);
+            expect_fail(&s, 0, RR(INVALID_FIELD));
+            assert_true(msg_has(&s, 0, "Revocation Reason"));
+            rs_free(&s);
+        }
+        kmip_revoke_ok(f, maj, min, uid, ARCA_KMIP_REVOKE_KEY_COMPROMISE, (int64_t)time(NULL) - 3600);
+        assert_int_equal(state_of(f, maj, min, uid), ARCA_KMIP_STATE_COMPROMISED);
+        decrypt(f, maj, min, uid, ARCA_KMIP_MODE_GCM, &e, &s);
+        (void)ok_payload(&s, 0);
+        rs_free(&s);
+        revoke_rq(f, maj, min, uid, ARCA_KMIP_REVOKE_CA_COMPROMISE, (int64_t)time(NULL), &s);
+        expect_fail(&s, 0, wrong_state);
+        assert_true(msg_has(&s, 0, "already Compromised"));
+        rs_free(&s);
+
+        /* A revoked key can be destroyed; then it is gone. */
+        uid_op(f, f->sess, maj, min, OP(DESTROY), uid, &s);
+        (void)ok_payload(&s, 0);
+        rs_free(&s);
+        uid_op(f, f->sess, maj, min, OP(ACTIVATE), uid, &s);
+        expect_fail(&s, 0, RR(ITEM_NOT_FOUND));
+        rs_free(&s);
+    }
+}
+
+/* What a PyKMIP client does: Create -> Activate -> Encrypt -> Revoke ->
+ * Destroy, each its own request, in 1.2 and 2.0; and a Pre-Active key can
+ * be destroyed directly (Pre-Active -> Destroyed). Keys made with an
+ * Activation Date in the past are Active at once; in the future, Pre-Active. */
+static void test_lifecycle_pykmip_sequence(void **state)
+{
+    fx *f = *state;
+    const int versions[][2] = {{1, 2}, {2, 0}};
+    for (size_t vi = 0; vi < 2; vi++) {
+        int maj = versions[vi][0], min = versions[vi][1];
+        char uid[UID_BUF], pre[UID_BUF], got[UID_BUF];
+        enc_result e;
+        rs s;
+        sym_opts o = aes(128, USAGE_ENC_DEC, NULL);
+        create_sym_pre(f, maj, min, &o, uid);
+        activate(f, maj, min, uid);
+        assert_true(try_encrypt(f, maj, min, uid, &e, &s));
+        rs_free(&s);
+        kmip_revoke_ok(f, maj, min, uid, ARCA_KMIP_REVOKE_CESSATION_OF_OPERATION, 0);
+        uid_op(f, f->sess, maj, min, OP(DESTROY), uid, &s);
+        get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), got, sizeof(got));
+        assert_string_equal(got, uid);
+        rs_free(&s);
+
+        create_sym_pre(f, maj, min, &o, pre);
+        uid_op(f, f->sess, maj, min, OP(DESTROY), pre, &s);
+        (void)ok_payload(&s, 0);
+        rs_free(&s);
+
+        for (int k = 0; k < 2; k++) {
+            rq r;
+            rq_begin(&r, maj, min);
+            rq_item(&r, OP(CREATE), NULL);
+            add_enum(&r, T(OBJECT_TYPE), ARCA_KMIP_OBJECT_SYMMETRIC_KEY);
+            attrs_begin(&r, T(TEMPLATE_ATTRIBUTE), T(ATTRIBUTES));
+            attr_enum(&r, T(CRYPTOGRAPHIC_ALGORITHM), ARCA_KMIP_ALG_AES);
+            attr_int(&r, T(CRYPTOGRAPHIC_LENGTH), 128);
+            attr_datetime(&r, T(ACTIVATION_DATE), (int64_t)time(NULL) + (k == 0 ? -60 : 86400));
+            pop(&r);
+            rq_item_end(&r);
+            send_rq(f, f->sess, &r, &s);
+            get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), uid, UID_BUF);
+            rs_free(&s);
+            assert_int_equal(state_of(f, maj, min, uid), k == 0 ? ARCA_KMIP_STATE_ACTIVE : ARCA_KMIP_STATE_PRE_ACTIVE);
+        }
+        /* Create Key Pair: both halves Pre-Active; Sign needs Activate. */
+        {
+            rq r;
+            char priv[UID_BUF], pub[UID_BUF];
+            rq_begin(&r, maj, min);
+            rq_item(&r, OP(CREATE_KEY_PAIR), NULL);
+            attrs_begin(&r, T(COMMON_TEMPLATE_ATTRIBUTE), T(COMMON_ATTRIBUTES));
+            attr_enum(&r, T(CRYPTOGRAPHIC_ALGORITHM), ARCA_KMIP_ALG_EC);
+            attr_int(&r, T(CRYPTOGRAPHIC_LENGTH), 256);
+            pop(&r);
+            rq_item_end(&r);
+            send_rq(f, f->sess, &r, &s);
+            get_text(ok_payload(&s, 0), T(PRIVATE_KEY_UNIQUE_IDENTIFIER), priv, UID_BUF);
+            get_text(ok_payload(&s, 0), T(PUBLIC_KEY_UNIQUE_IDENTIFIER), pub, UID_BUF);
+            rs_free(&s);
+            assert_int_equal(state_of(f, maj, min, priv), ARCA_KMIP_STATE_PRE_ACTIVE);
+            assert_int_equal(state_of(f, maj, min, pub), ARCA_KMIP_STATE_PRE_ACTIVE);
+        }
+    }
 }
 
 int main(void)
@@ -2923,6 +3218,8 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_change_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rekey_pair_and_derive, setup, teardown),
         cmocka_unit_test_setup_teardown(test_more_refusals, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_pykmip_sequence, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -953,6 +953,157 @@ static void test_session_objects(void **state)
     arca_builder_cleanup(&b);
 }
 
+static uint32_t state_u32(fx *f, const arca_object_id *id)
+{
+    arca_builder b;
+    uint32_t v;
+    assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, id, ARCA_CKA_STATE, &b), ARCA_OK);
+    assert_int_equal(b.len, 4);
+    v = (uint32_t)b.data[0] << 24 | (uint32_t)b.data[1] << 16 | (uint32_t)b.data[2] << 8 | b.data[3];
+    arca_builder_cleanup(&b);
+    return v;
+}
+
+static void test_lifecycle_state(void **state)
+{
+    fx *f = *state;
+    arca_mechanism gcm = {.type = CKM_AES_GCM}, hm = {.type = CKM_SHA256_HMAC}, kw = {.type = CKM_AES_KEY_WRAP_KWP};
+    arca_mechanism ecdsa = {.type = CKM_ECDSA_SHA256};
+    const uint8_t pt[] = "lifecycle";
+    arca_builder ct, out, sig;
+    arca_object_id def, pre, other, pub, priv, x;
+    uint64_t audit_before, audit_after;
+    arca_kms_stats st;
+
+    /* Default: Active (usable at once); Pre-Active on request; nothing
+     * else at creation; State never through set_attributes. */
+    def = gen_aes(f, f->sess, 32, "life-default");
+    assert_int_equal(state_u32(f, &def), ARCA_STATE_ACTIVE);
+    check_aes(f, &def);
+    arca_attr tp[] = {A_U32(CKA_VALUE_LEN, 32), A_STR(CKA_LABEL, "life-pre"), A_U32(ARCA_CKA_STATE, ARCA_STATE_PRE_ACTIVE)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tp, 3, &pre), ARCA_OK);
+    arca_attr tbad[] = {A_U32(CKA_VALUE_LEN, 32), A_U32(ARCA_CKA_STATE, ARCA_STATE_DEACTIVATED)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tbad, 2, &x), ARCA_ERR_ATTRIBUTE_VALUE);
+    arca_attr tbad2[] = {A_U32(CKA_VALUE_LEN, 32), A_U32(ARCA_CKA_STATE, 9)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tbad2, 2, &x), ARCA_ERR_ATTRIBUTE_VALUE);
+    arca_attr set_state[] = {A_U32(ARCA_CKA_STATE, ARCA_STATE_ACTIVE)};
+    assert_int_equal(arca_kms_set_attributes(f->kms, f->sess, &pre, set_state, 1), ARCA_ERR_ATTRIBUTE_READ_ONLY);
+
+    /* Pre-Active: nothing cryptographic, not even decrypt. */
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(&out, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_builder_init(&sig, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &pre, &gcm, pt, sizeof(pt), &ct), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &pre, &gcm, pt, sizeof(pt), &out), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &pre, &hm, pt, sizeof(pt), &sig), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_wrap(f->kms, f->sess, &pre, &kw, &def, &sig), ARCA_ERR_OBJECT_STATE);
+    assert_true(ct.len == 0 && out.len == 0 && sig.len == 0);
+
+    /* Transitions refused from the wrong state, with the exact status. */
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, false, NULL), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &def), ARCA_ERR_OBJECT_STATE);
+    arca_kms_get_stats(f->kms, &st);
+    audit_before = st.audit_records;
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &pre), ARCA_OK);
+    arca_kms_get_stats(f->kms, &st);
+    audit_after = st.audit_records;
+    assert_int_equal(audit_after, audit_before + 1); /* one lifecycle record */
+    assert_int_equal(state_u32(f, &pre), ARCA_STATE_ACTIVE);
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &pre), ARCA_ERR_OBJECT_STATE);
+    {
+        /* Activation stamps CKA_START_DATE. */
+        arca_builder b;
+        assert_int_equal(arca_builder_init(&b, 8, 64), ARCA_OK);
+        assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &pre, CKA_START_DATE, &b), ARCA_OK);
+        assert_int_equal(b.len, 8);
+        arca_builder_cleanup(&b);
+    }
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &pre, &gcm, pt, sizeof(pt), &ct), ARCA_OK);
+
+    /* Deactivated: decrypt (process) yes, encrypt/sign/wrap (protect) no. */
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, false, "test: superseded"), ARCA_OK);
+    assert_int_equal(state_u32(f, &pre), ARCA_STATE_DEACTIVATED);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, false, NULL), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &pre), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &pre, &gcm, ct.data, ct.len, &out), ARCA_OK);
+    assert_memory_equal(out.data, pt, sizeof(pt));
+    arca_builder_cleanup(&out);
+    assert_int_equal(arca_builder_init_secret(&out, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &pre, &gcm, pt, sizeof(pt), &sig), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &pre, &hm, pt, sizeof(pt), &sig), ARCA_ERR_OBJECT_STATE);
+
+    /* Find filters by state (no index needed: checked per object). */
+    arca_attr q[] = {A_U32(ARCA_CKA_STATE, ARCA_STATE_DEACTIVATED)};
+    arca_object_id found[8];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, found, 8, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(found[0].b, pre.b, 16);
+
+    /* Persisted: after a reopen the states hold and are enforced. */
+    kms_reopen(f);
+    assert_int_equal(state_u32(f, &pre), ARCA_STATE_DEACTIVATED);
+    assert_int_equal(state_u32(f, &def), ARCA_STATE_ACTIVE);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &pre, &gcm, pt, sizeof(pt), &sig), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &pre, &gcm, ct.data, ct.len, &out), ARCA_OK);
+    arca_builder_cleanup(&out);
+    assert_int_equal(arca_builder_init_secret(&out, 64, 4096), ARCA_OK);
+
+    /* Compromised: from Deactivated; still decrypts; not again. */
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, true, NULL), ARCA_OK);
+    assert_int_equal(state_u32(f, &pre), ARCA_STATE_COMPROMISED);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, true, NULL), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pre, false, NULL), ARCA_ERR_OBJECT_STATE);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &pre, &gcm, ct.data, ct.len, &out), ARCA_OK);
+    /* Compromise straight from Pre-Active and from Active. */
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tp, 3, &other), ARCA_OK);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &other, true, NULL), ARCA_OK);
+    assert_int_equal(state_u32(f, &other), ARCA_STATE_COMPROMISED);
+    assert_int_equal(arca_kms_decrypt(f->kms, f->sess, &other, &gcm, ct.data, ct.len, &out),
+                     ARCA_ERR_SIGNATURE_INVALID); /* allowed, but another key */
+
+    /* Key pair: a revoked public key still verifies; a revoked private
+     * key no longer signs. */
+    arca_attr ect[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256))};
+    gen_pair(f, CKM_EC_KEY_PAIR_GEN, ect, 1, &pub, &priv);
+    arca_builder_cleanup(&sig);
+    assert_int_equal(arca_builder_init(&sig, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &priv, &ecdsa, pt, sizeof(pt), &sig), ARCA_OK);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &pub, false, NULL), ARCA_OK);
+    assert_int_equal(arca_kms_revoke(f->kms, f->sess, &priv, true, NULL), ARCA_OK);
+    assert_int_equal(arca_kms_verify(f->kms, f->sess, &pub, &ecdsa, pt, sizeof(pt), sig.data, sig.len), ARCA_OK);
+    arca_builder_cleanup(&sig);
+    assert_int_equal(arca_builder_init(&sig, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, f->sess, &priv, &ecdsa, pt, sizeof(pt), &sig), ARCA_ERR_OBJECT_STATE);
+
+    /* Rotating a revoked key gives an Active new version. */
+    assert_int_equal(arca_kms_rotate(f->kms, f->sess, &pre, &x), ARCA_OK);
+    assert_int_equal(state_u32(f, &x), ARCA_STATE_ACTIVE);
+    assert_int_equal(state_u32(f, &pre), ARCA_STATE_COMPROMISED);
+
+    /* The keystore destroys in any state (PKCS#11 semantics). */
+    assert_int_equal(arca_kms_destroy(f->kms, f->sess, &def), ARCA_OK);
+    assert_int_equal(arca_kms_destroy(f->kms, f->sess, &pre), ARCA_OK);
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &pre), ARCA_ERR_NOT_FOUND);
+
+    /* Session objects change state too; other sessions/partitions cannot. */
+    arca_attr ts[] = {A_U32(CKA_VALUE_LEN, 16), A_BOOL(CKA_TOKEN, false), A_U32(ARCA_CKA_STATE, ARCA_STATE_PRE_ACTIVE)};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, ts, 3, &x), ARCA_OK);
+    assert_int_equal(arca_kms_activate(f->kms, f->sess, &x), ARCA_OK);
+    assert_int_equal(state_u32(f, &x), ARCA_STATE_ACTIVE);
+    arca_kms_session *s2;
+    assert_int_equal(arca_kms_session_new(f->kms, &s2), ARCA_OK);
+    assert_int_equal(arca_kms_activate(f->kms, s2, &other), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_login(f->kms, s2, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_revoke(f->kms, s2, &other, true, NULL), ARCA_ERR_NOT_FOUND);
+    arca_kms_session_free(s2);
+
+    arca_builder_cleanup(&ct);
+    arca_builder_cleanup(&out);
+    arca_builder_cleanup(&sig);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -968,6 +1119,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_cache_budget, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_objects, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_lifecycle_state, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

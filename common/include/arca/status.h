@@ -66,6 +66,7 @@ typedef enum arca_status {
     ARCA_ERR_ATTEST_ATTESTER,     /* evidence signed by an unexpected attestation key */
     ARCA_ERR_ATTEST_INSECURE,     /* dev or debug evidence refused by policy */
     ARCA_ERR_ATTEST_MEASUREMENT,  /* attested measurement is not the expected one */
+    ARCA_ERR_OBJECT_STATE,        /* the object's lifecycle state (Pre-Active, revoked...) forbids this */
     ARCA_STATUS_COUNT
 } arca_status;
 

@@ -35,6 +35,20 @@
 #define ARCA_CKA_KEY_VERSION 0xC1524301u /* u32: version of a named key (label) */
 #define ARCA_CKA_PRIMARY 0xC1524302u     /* bool: this version is the primary one */
 #define ARCA_CKA_OBJECT_ID 0xC1524303u   /* 16 bytes: appliance object id (read-only) */
+/* u32: KMIP lifecycle state (values below). Settable only at creation, and
+ * then only to Pre-Active or Active (the default: a key made through
+ * PKCS#11 or kms-client is usable at once, as on a network HSM; the KMIP
+ * Create / Register paths ask for Pre-Active, as KMIP prescribes). Changed
+ * afterwards only by arca_kms_activate / arca_kms_revoke. Objects sealed
+ * before the attribute existed read as Active. Destroyed states are never
+ * stored: a destroyed object is gone. */
+#define ARCA_CKA_STATE 0xC1524304u
+#define ARCA_STATE_PRE_ACTIVE 1u
+#define ARCA_STATE_ACTIVE 2u
+#define ARCA_STATE_DEACTIVATED 3u
+#define ARCA_STATE_COMPROMISED 4u
+#define ARCA_STATE_DESTROYED 5u
+#define ARCA_STATE_DESTROYED_COMPROMISED 6u
 /* Mechanisms missing from p11-kit 0.24's header (PKCS#11 3.0 values). */
 #ifndef CKM_AES_KEY_WRAP_KWP
 #define CKM_AES_KEY_WRAP_KWP 0x0000210Bul
@@ -162,7 +176,32 @@ ARCA_MUST_CHECK arca_status arca_kms_get_attribute(arca_kms *kms, arca_kms_sessi
  * narrowed, sensitive only set, extractable only cleared). */
 ARCA_MUST_CHECK arca_status arca_kms_set_attributes(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
                                                     const arca_attr *tmpl, size_t num_attrs);
+/* Destroys an object in any lifecycle state (PKCS#11 C_DestroyObject
+ * semantics); KMIP's "revoke before destroy" rule is the KMIP handler's. */
 ARCA_MUST_CHECK arca_status arca_kms_destroy(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id);
+/* Lifecycle (KMIP states, ARCA_CKA_STATE). Each change is one commit of
+ * the re-sealed object with its audit record (ARCA_AUDIT_ACTIVATE /
+ * ARCA_AUDIT_REVOKE). Needs a user login; ARCA_ERR_NOT_FOUND as for any
+ * object access. Not subject to CKA_MODIFIABLE.
+ *
+ * activate: Pre-Active -> Active; CKA_START_DATE is stamped with today
+ * (UTC) when empty. Any other state: ARCA_ERR_OBJECT_STATE. */
+ARCA_MUST_CHECK arca_status arca_kms_activate(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id);
+/* revoke: compromised -> Compromised, from Pre-Active, Active or
+ * Deactivated; otherwise (any other reason) -> Deactivated, from Active
+ * only. CKA_END_DATE is stamped with today (UTC) when empty. Anything
+ * else (revoking a Compromised key again, deactivating a Pre-Active or a
+ * Deactivated key): ARCA_ERR_OBJECT_STATE. detail (may be NULL, never
+ * secret) goes into the audit record, e.g. the KMIP reason code.
+ *
+ * Enforcement (use.c): sign, encrypt, wrap, derive (and MAC generation,
+ * which is sign) need Active; verify, decrypt, unwrap (KMIP's "process"
+ * operations) are allowed in Active, Deactivated and Compromised; a
+ * Pre-Active key does nothing cryptographic. A refusal is
+ * ARCA_ERR_OBJECT_STATE, checked before the mechanism and usage flags,
+ * and audited. */
+ARCA_MUST_CHECK arca_status arca_kms_revoke(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                            bool compromised, const char *detail);
 /* Key versions: make a new version of the named key (the primary version
  * with this label), of the same type and attributes; it becomes primary.
  * Older versions stay usable. */
