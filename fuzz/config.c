@@ -70,6 +70,10 @@ static size_t write_config(const arca_config *cfg, char *out, size_t cap)
     LINE("max_connections_per_client=%u\n", (unsigned)cfg->max_connections_per_client);
     LINE("cache_size_mb=%llu\n", (unsigned long long)cfg->cache_size_mb);
     LINE("sealing_mode=%s\n", cfg->sealing_mode);
+    if (strcmp(cfg->sealing_mode, "tpm") == 0) {
+        LINE("tpm_tcti=%s\n", cfg->tpm_tcti);
+        LINE("tpm_pcr=%u\n", (unsigned)cfg->tpm_pcr);
+    }
     LINE("log_level=%s\n", level_name(cfg->log_level));
 #undef LINE
     return n;
@@ -86,7 +90,8 @@ static bool same_config(const arca_config *a, const arca_config *b)
            a->listen_port == b->listen_port && a->max_connections == b->max_connections &&
            a->max_connections_per_client == b->max_connections_per_client &&
            a->cache_size_mb == b->cache_size_mb && strcmp(a->sealing_mode, b->sealing_mode) == 0 &&
-           a->log_level == b->log_level && strcmp(a->path, b->path) == 0;
+           a->log_level == b->log_level && strcmp(a->path, b->path) == 0 &&
+           strcmp(a->tpm_tcti, b->tpm_tcti) == 0 && a->tpm_pcr == b->tpm_pcr;
 }
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t len)

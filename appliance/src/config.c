@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "arca/sealing.h"
+
 #define MAX_FILE_LEN (1024u * 1024u)
 
 enum key_id {
@@ -28,6 +30,8 @@ enum key_id {
     K_CACHE_SIZE_MB,
     K_SEALING_MODE,
     K_LOG_LEVEL,
+    K_TPM_TCTI,
+    K_TPM_PCR,
     K_COUNT
 };
 
@@ -45,6 +49,8 @@ static const char *const key_names[K_COUNT] = {
     [K_CACHE_SIZE_MB] = "cache_size_mb",
     [K_SEALING_MODE] = "sealing_mode",
     [K_LOG_LEVEL] = "log_level",
+    [K_TPM_TCTI] = "tpm_tcti",
+    [K_TPM_PCR] = "tpm_pcr",
 };
 
 typedef struct parser {
@@ -161,6 +167,26 @@ static arca_status set_value(const parser *p, arca_config *cfg, enum key_id k, c
             return fail(p, "sealing_mode must be 'dev' or 'tpm', not '%s'", val);
         snprintf(cfg->sealing_mode, sizeof cfg->sealing_mode, "%s", val);
         return ARCA_OK;
+    case K_TPM_TCTI: {
+        /* The same three kinds the sealing backend accepts: never an
+         * arbitrary TCTI library name (the loader would dlopen it). */
+        static const char *const kinds[] = {"device:", "swtpm:", "mssim:"};
+        bool known = false;
+        for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++)
+            if (strncmp(val, kinds[i], strlen(kinds[i])) == 0) known = true;
+        if (!known)
+            return fail(p, "tpm_tcti must start with device:, swtpm: or mssim: (e.g. device:/dev/tpmrm0), not '%s'",
+                        val);
+        snprintf(cfg->tpm_tcti, sizeof cfg->tpm_tcti, "%s", val);
+        return ARCA_OK;
+    }
+    case K_TPM_PCR:
+        /* 8..15: the OS range, extendable from locality 0 and reset only by
+         * a reboot (0-7 hold firmware measurements, 16 and 23 can be reset
+         * by any software, 17-22 need a higher locality). */
+        ARCA_GUARD(parse_number(p, key, val, 8, 15, &n));
+        cfg->tpm_pcr = (uint32_t)n;
+        return ARCA_OK;
     case K_LOG_LEVEL:
         if (strcmp(val, "debug") == 0)
             cfg->log_level = ARCA_LOG_DEBUG;
@@ -197,6 +223,7 @@ static void set_defaults(arca_config *cfg)
     cfg->cache_size_mb = 64;
     snprintf(cfg->sealing_mode, sizeof cfg->sealing_mode, "dev");
     cfg->log_level = ARCA_LOG_INFO;
+    cfg->tpm_pcr = ARCA_TPM_PCR_DEFAULT;
 }
 
 static arca_status derive_defaults(parser *p, arca_config *cfg, const bool seen[K_COUNT], const char *exe_dir)
@@ -221,6 +248,15 @@ static arca_status derive_defaults(parser *p, arca_config *cfg, const bool seen[
                         "state_dir is too long for the default listen_socket (a unix socket path holds at most "
                         "%u bytes); set listen_socket",
                         ARCA_CONFIG_MAX_SOCKET_PATH);
+    }
+    if (strcmp(cfg->sealing_mode, "tpm") == 0) {
+        if (!seen[K_TPM_TCTI])
+            return fail(p, "sealing_mode is tpm but tpm_tcti is not set (e.g. tpm_tcti = device:/dev/tpmrm0)");
+    } else {
+        if (seen[K_TPM_TCTI]) return fail(p, "tpm_tcti is set but sealing_mode is %s (set sealing_mode = tpm)",
+                                          cfg->sealing_mode);
+        if (seen[K_TPM_PCR]) return fail(p, "tpm_pcr is set but sealing_mode is %s (set sealing_mode = tpm)",
+                                         cfg->sealing_mode);
     }
     if (cfg->max_connections_per_client > cfg->max_connections)
         return fail(p, "value out of range: max_connections_per_client (%u) exceeds max_connections (%u)",

@@ -35,6 +35,8 @@ typedef struct arca_config {
     uint32_t max_connections_per_client;                  /* default 64 */
     uint64_t cache_size_mb;                               /* default 64 */
     char sealing_mode[8];                                 /* "dev" (default) | "tpm" */
+    char tpm_tcti[ARCA_CONFIG_MAX_LINE + 1]; /* tpm: required, "device:...", "swtpm:..." or "mssim:..." */
+    uint32_t tpm_pcr;                        /* tpm: sha256 PCR 8..15, default 15 (ARCA_TPM_PCR_DEFAULT) */
     arca_log_level log_level;                             /* default info */
     char path[ARCA_CONFIG_MAX_PATH];                      /* the file it was read from */
 } arca_config;
@@ -46,6 +48,9 @@ typedef struct arca_config {
  * read) and writes one line naming the file, the line (when there is one)
  * and the problem into err (err_len bytes, may be NULL), e.g.
  *   "/etc/arca/arcad.conf:7: unknown key 'listen_sock'".
+ * tpm_tcti is required when sealing_mode = tpm; tpm_tcti and tpm_pcr are
+ * refused when sealing_mode is dev (a TPM setting in a dev config means the
+ * operator meant tpm mode: failing beats running with the insecure root).
  * *out is fully written on success and unspecified on failure. */
 ARCA_MUST_CHECK arca_status arca_config_load(const char *path, const char *exe_dir, arca_config *out, char *err,
                                              size_t err_len);

@@ -122,6 +122,19 @@ static arca_status enclave_launch(arcad_state *d, bool initialise, arca_status *
     arca_builder b;
     *out_enclave_status = ARCA_OK;
 
+    bool tpm = strcmp(d->cfg->sealing_mode, "tpm") == 0;
+    if (tpm) {
+        /* The PCR must hold this image's identity before the enclave runs:
+         * init seals the platform seed to it, every start unseals with it.
+         * Idempotent, so restarts after a crash do not extend twice. */
+        st = arca_enclave_measure_tpm(&d->image, d->cfg->tpm_tcti, d->cfg->tpm_pcr);
+        if (st != ARCA_OK) {
+            ARCA_ERROR("arcad: cannot measure the enclave into PCR %u through %s: %s", (unsigned)d->cfg->tpm_pcr,
+                       d->cfg->tpm_tcti, arca_status_name(st));
+            return st;
+        }
+    }
+
     arca_launch_params lp = {
         .image = &d->image,
         .user = d->cfg->enclave_user,
@@ -137,6 +150,8 @@ static arca_status enclave_launch(arcad_state *d, bool initialise, arca_status *
         .cache_bytes = d->cfg->cache_size_mb * MIB,
         .max_connections = d->cfg->max_connections,
         .initialise_platform = initialise ? 1 : 0,
+        .tpm_tcti = tpm ? d->cfg->tpm_tcti : NULL,
+        .tpm_pcr = tpm ? d->cfg->tpm_pcr : 0,
     };
     size_t cap = arca_frame_cap(ARCA_ECALL_START, false);
     ARCA_GUARD_OUT(arca_builder_init(&b, 256, cap > 0 ? cap : 1));

@@ -203,6 +203,13 @@ void arca_enclave_image_cleanup(arca_enclave_image *img)
     img->sig_len = 0;
 }
 
+arca_status arca_enclave_measure_tpm(const arca_enclave_image *img, const char *tcti, uint32_t pcr)
+{
+    ARCA_ENSURE(img != NULL && tcti != NULL, ARCA_ERR_ARGS);
+    arca_sealing_config scfg = {.mode = "tpm", .state_dir = NULL, .tcti = tcti, .tpm_pcr = pcr, .tpm_nv_index = 0};
+    return arca_sealing_tpm_extend_identity(&scfg, &img->id);
+}
+
 /* What the child reports through the exec-status pipe when a step fails. */
 enum child_step {
     STEP_FDS = 1,

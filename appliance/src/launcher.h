@@ -43,6 +43,16 @@ ARCA_MUST_CHECK arca_status arca_enclave_image_load(const char *image_path, cons
 /* Close and free; safe on a zeroed struct with image_fd = -1, and twice. */
 void arca_enclave_image_cleanup(arca_enclave_image *img);
 
+/* tpm mode: extend the sealing PCR (sha256 bank) of the TPM reached through
+ * tcti with the verified image's identity (signer, product, SVN, debug),
+ * through arca_sealing_tpm_extend_identity, before the enclave runs. Safe
+ * to call before every launch: a PCR that already holds exactly this
+ * identity is left alone. pcr 0 means ARCA_TPM_PCR_DEFAULT. Returns
+ * ARCA_ERR_ARGS for a NULL image or tcti, ARCA_ERR_CONFIG for a TCTI or PCR
+ * the sealing backend refuses, ARCA_ERR_IO when the TPM cannot be reached
+ * or refuses the extension (the cause is logged by the sealing library). */
+ARCA_MUST_CHECK arca_status arca_enclave_measure_tpm(const arca_enclave_image *img, const char *tcti, uint32_t pcr);
+
 typedef struct arca_launch_params {
     const arca_enclave_image *image;
     const char *user;     /* drop to this user when running as root; NULL/"" = no drop */

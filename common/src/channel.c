@@ -271,6 +271,9 @@ arca_status arca_start_params_encode(const arca_start_params *p, arca_builder *b
     ARCA_GUARD(arca_builder_add_u64(b, p->cache_bytes));
     ARCA_GUARD(arca_builder_add_u32(b, p->max_connections));
     ARCA_GUARD(arca_builder_add_u8(b, p->initialise_platform));
+    const char *tcti = p->tpm_tcti != NULL ? p->tpm_tcti : "";
+    ARCA_GUARD(arca_builder_add_u16_prefixed(b, tcti, strlen(tcti)));
+    ARCA_GUARD(arca_builder_add_u32(b, p->tpm_pcr));
     return ARCA_OK;
 }
 
@@ -293,10 +296,10 @@ static arca_status take_string(arca_cursor *field, char **pos, size_t *left, con
 arca_status arca_start_params_decode(arca_cursor *c, arca_start_params *out, char *strbuf, size_t strbuf_len)
 {
     ARCA_ENSURE(c != NULL && out != NULL && strbuf != NULL, ARCA_ERR_ARGS);
-    /* Two strings plus their NULs always fit in remaining + 2 bytes. */
-    ARCA_ENSURE(strbuf_len >= arca_cursor_remaining(c) + 2, ARCA_ERR_BUFFER_TOO_SMALL);
+    /* Three strings plus their NULs always fit in remaining + 3 bytes. */
+    ARCA_ENSURE(strbuf_len >= arca_cursor_remaining(c) + 3, ARCA_ERR_BUFFER_TOO_SMALL);
     arca_cursor tmp = *c;
-    arca_cursor mode_f, dir_f, sig_f;
+    arca_cursor mode_f, dir_f, sig_f, tcti_f;
     arca_start_params p;
     char *pos = strbuf;
     size_t left = strbuf_len;
@@ -307,10 +310,13 @@ arca_status arca_start_params_decode(arca_cursor *c, arca_start_params *out, cha
     ARCA_GUARD(arca_cursor_get_u64(&tmp, &p.cache_bytes));
     ARCA_GUARD(arca_cursor_get_u32(&tmp, &p.max_connections));
     ARCA_GUARD(arca_cursor_get_u8(&tmp, &p.initialise_platform));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&tmp, &tcti_f));
+    ARCA_GUARD(arca_cursor_get_u32(&tmp, &p.tpm_pcr));
     ARCA_GUARD(arca_cursor_finish(&tmp));
     ARCA_ENSURE(p.initialise_platform <= 1, ARCA_ERR_DECODE);
     ARCA_GUARD(take_string(&mode_f, &pos, &left, &p.sealing_mode));
     ARCA_GUARD(take_string(&dir_f, &pos, &left, &p.state_dir));
+    ARCA_GUARD(take_string(&tcti_f, &pos, &left, &p.tpm_tcti));
     p.image_sig_len = arca_cursor_remaining(&sig_f);
     ARCA_GUARD(arca_cursor_get_bytes(&sig_f, p.image_sig_len, &p.image_sig));
     *out = p;

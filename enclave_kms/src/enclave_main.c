@@ -109,7 +109,14 @@ static arca_status start(enclave *e, bool *out_initialised_platform)
     ARCA_INFO("start: image verified: product %u svn %u%s", (unsigned)e->identity.product_id,
               (unsigned)e->identity.svn, e->identity.debug ? " (debug)" : "");
 
-    arca_sealing_config scfg = {.mode = p.sealing_mode, .state_dir = p.state_dir, .tcti = NULL};
+    /* tpm mode: the TCTI connection is made inside arca_sealing_open, here,
+     * before the seccomp filter below (dlopen of the TCTI library, socket,
+     * connect or open of the device all happen now). */
+    arca_sealing_config scfg = {.mode = p.sealing_mode,
+                                .state_dir = p.state_dir,
+                                .tcti = p.tpm_tcti[0] != '\0' ? p.tpm_tcti : NULL,
+                                .tpm_pcr = p.tpm_pcr,
+                                .tpm_nv_index = 0};
     if (p.initialise_platform) {
         st = arca_sealing_initialise(&scfg);
         if (st == ARCA_OK) ARCA_INFO("start: platform initialised (%s)", p.sealing_mode);

@@ -199,6 +199,8 @@ static void start_params_seeds(void)
     p.image_sig = NULL;
     p.image_sig_len = 0;
     p.initialise_platform = 1;
+    p.tpm_tcti = "swtpm:path=/run/swtpm/tpm.sock";
+    p.tpm_pcr = 15;
     CHECK(arca_builder_init(&b, 0, 1u << 20) == ARCA_OK);
     CHECK(arca_start_params_encode(&p, &b) == ARCA_OK);
     write_builder("start_params", "init_empty", NULL, 0, &b);

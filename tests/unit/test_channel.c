@@ -380,11 +380,12 @@ static void encode_params(const arca_start_params *p, uint8_t **out, size_t *out
 static void test_start_params_round_trip(void **state)
 {
     (void)state;
-    arca_start_params in = {"dev", "/var/lib/arca", sig_bytes, sizeof(sig_bytes), 64u << 20, 128, 1};
+    arca_start_params in = {"dev", "/var/lib/arca", sig_bytes, sizeof(sig_bytes), 64u << 20, 128, 1, NULL, 0};
     uint8_t *buf;
     size_t len;
     encode_params(&in, &buf, &len);
-    assert_int_equal(len, 2 + 3 + 2 + 13 + 4 + 5 + 8 + 4 + 1);
+    /* A NULL TCTI is an empty str16 (2 bytes) followed by the u32 PCR. */
+    assert_int_equal(len, 2 + 3 + 2 + 13 + 4 + 5 + 8 + 4 + 1 + 2 + 4);
     char strbuf[256];
     arca_cursor c;
     arca_cursor_init(&c, buf, len);
@@ -398,11 +399,28 @@ static void test_start_params_round_trip(void **state)
     assert_true(out.cache_bytes == (64u << 20));
     assert_int_equal(out.max_connections, 128);
     assert_int_equal(out.initialise_platform, 1);
+    assert_string_equal(out.tpm_tcti, "");
+    assert_int_equal(out.tpm_pcr, 0);
+    assert_int_equal(arca_cursor_remaining(&c), 0);
+    free(buf);
+
+    /* tpm mode: the TCTI and PCR come last, after the initialise flag. */
+    arca_start_params tpm = {"tpm", "/s", sig_bytes, sizeof(sig_bytes), 1, 2, 0, "swtpm:path=/run/t.sock", 15};
+    encode_params(&tpm, &buf, &len);
+    assert_int_equal(len, 2 + 3 + 2 + 2 + 4 + 5 + 8 + 4 + 1 + 2 + 22 + 4);
+    assert_memory_equal(buf + len - 28, "\x00\x16swtpm:path=/run/t.sock\x00\x00\x00\x0f", 28);
+    arca_cursor_init(&c, buf, len);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, len + 4), ARCA_OK);
+    assert_string_equal(out.sealing_mode, "tpm");
+    assert_string_equal(out.state_dir, "/s");
+    assert_string_equal(out.tpm_tcti, "swtpm:path=/run/t.sock");
+    assert_int_equal(out.tpm_pcr, 15);
+    assert_int_equal(out.initialise_platform, 0);
     assert_int_equal(arca_cursor_remaining(&c), 0);
     free(buf);
 
     /* Empty strings and signature are valid encodings. */
-    arca_start_params empty = {"", "", NULL, 0, 0, 0, 0};
+    arca_start_params empty = {"", "", NULL, 0, 0, 0, 0, "", 0};
     encode_params(&empty, &buf, &len);
     arca_cursor_init(&c, buf, len);
     assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_OK);
@@ -414,7 +432,7 @@ static void test_start_params_round_trip(void **state)
 static void test_start_params_rejects(void **state)
 {
     (void)state;
-    arca_start_params in = {"dev", "/s", sig_bytes, sizeof(sig_bytes), 1, 2, 0};
+    arca_start_params in = {"dev", "/s", sig_bytes, sizeof(sig_bytes), 1, 2, 0, "mssim:x", 7};
     uint8_t *buf;
     size_t len;
     encode_params(&in, &buf, &len);
@@ -447,17 +465,43 @@ static void test_start_params_rejects(void **state)
     arca_cursor_init(&c, buf, len);
     assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_ERR_DECODE);
     buf[2 + 3 + 2 + 1] = 's';
-    /* Initialise flag other than 0/1. */
-    buf[len - 1] = 2;
+    /* Initialise flag other than 0/1 (it sits before the str16 TCTI
+     * "mssim:x" and the u32 PCR: 2 + 7 + 4 bytes from the end). */
+    size_t init_at = len - 4 - 7 - 2 - 1;
+    assert_int_equal(buf[init_at], 0);
+    buf[init_at] = 2;
     arca_cursor_init(&c, buf, len);
     assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_ERR_DECODE);
-    buf[len - 1] = 0;
-    /* Too small a string buffer. */
+    buf[init_at] = 0;
+    /* NUL in the TCTI. */
+    buf[len - 4 - 3] = '\0';
     arca_cursor_init(&c, buf, len);
-    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, len + 1), ARCA_ERR_BUFFER_TOO_SMALL);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_ERR_DECODE);
+    assert_null(out.sealing_mode);
+    buf[len - 4 - 3] = 'm';
+    /* A TCTI length running past the end. */
+    buf[init_at + 2] = 8;
+    arca_cursor_init(&c, buf, len);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_ERR_DECODE);
+    buf[init_at + 2] = 7;
+    /* Too small a string buffer: three strings need remaining + 3. */
+    arca_cursor_init(&c, buf, len);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, len + 2), ARCA_ERR_BUFFER_TOO_SMALL);
     assert_int_equal(arca_start_params_decode(&c, &out, NULL, 100), ARCA_ERR_ARGS);
     /* And intact it decodes. */
-    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, len + 2), ARCA_OK);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, len + 3), ARCA_OK);
+    assert_string_equal(out.tpm_tcti, "mssim:x");
+    assert_int_equal(out.tpm_pcr, 7);
+    free(buf);
+
+    /* The encoding before the TCTI and PCR were appended (ending at the
+     * initialise flag) is refused, not read with defaults. */
+    arca_start_params old = in;
+    old.tpm_tcti = NULL;
+    encode_params(&old, &buf, &len);
+    arca_cursor_init(&c, buf, len - 6);
+    assert_int_equal(arca_start_params_decode(&c, &out, strbuf, sizeof(strbuf)), ARCA_ERR_DECODE);
+    assert_int_equal(arca_cursor_remaining(&c), len - 6);
     free(buf);
 
     arca_builder b;

@@ -63,6 +63,8 @@ static void test_all_keys(void **state)
                        "max_connections_per_client = 2\n"
                        "cache_size_mb = 128\n"
                        "sealing_mode = tpm\n"
+                       "tpm_tcti = swtpm:path=/run/swtpm/tpm.sock\n"
+                       "tpm_pcr = 9\n"
                        "log_level = debug"; /* no final newline */
     assert_int_equal(parse(text), ARCA_OK);
     assert_string_equal(cfg.state_dir, "/srv/arca");
@@ -81,7 +83,45 @@ static void test_all_keys(void **state)
     assert_int_equal(cfg.max_connections_per_client, 2);
     assert_int_equal(cfg.cache_size_mb, 128);
     assert_string_equal(cfg.sealing_mode, "tpm");
+    assert_string_equal(cfg.tpm_tcti, "swtpm:path=/run/swtpm/tpm.sock");
+    assert_int_equal(cfg.tpm_pcr, 9);
     assert_int_equal(cfg.log_level, ARCA_LOG_DEBUG);
+}
+
+static void test_tpm_keys(void **state)
+{
+    /* Defaults: dev mode has no TCTI; the PCR defaults to 15. */
+    assert_int_equal(parse("state_dir = /s\n"), ARCA_OK);
+    assert_string_equal(cfg.tpm_tcti, "");
+    assert_int_equal(cfg.tpm_pcr, 15);
+    assert_int_equal(parse("state_dir = /s\nsealing_mode = tpm\ntpm_tcti = device:/dev/tpmrm0\n"), ARCA_OK);
+    assert_string_equal(cfg.tpm_tcti, "device:/dev/tpmrm0");
+    assert_int_equal(cfg.tpm_pcr, 15);
+    /* Key order does not matter: the mode check runs after the last line. */
+    assert_int_equal(parse("tpm_pcr = 8\ntpm_tcti = mssim:host=127.0.0.1,port=2321\nstate_dir = /s\n"
+                           "sealing_mode = tpm\n"),
+                     ARCA_OK);
+    assert_string_equal(cfg.tpm_tcti, "mssim:host=127.0.0.1,port=2321");
+    assert_int_equal(cfg.tpm_pcr, 8);
+
+    assert_refused("state_dir = /s\nsealing_mode = tpm\n",
+                   "test.conf: sealing_mode is tpm but tpm_tcti is not set (e.g. tpm_tcti = device:/dev/tpmrm0)");
+    assert_refused("state_dir = /s\ntpm_tcti = device:/dev/tpmrm0\n",
+                   "test.conf: tpm_tcti is set but sealing_mode is dev (set sealing_mode = tpm)");
+    assert_refused("state_dir = /s\nsealing_mode = dev\ntpm_pcr = 15\n",
+                   "test.conf: tpm_pcr is set but sealing_mode is dev (set sealing_mode = tpm)");
+    assert_refused("tpm_tcti = libtss2-tcti-evil.so:x\n",
+                   "test.conf:1: tpm_tcti must start with device:, swtpm: or mssim: (e.g. device:/dev/tpmrm0), not "
+                   "'libtss2-tcti-evil.so:x'");
+    assert_refused("tpm_tcti = /dev/tpmrm0\n",
+                   "test.conf:1: tpm_tcti must start with device:, swtpm: or mssim: (e.g. device:/dev/tpmrm0), not "
+                   "'/dev/tpmrm0'");
+    assert_refused("tpm_tcti =\n", "test.conf:1: missing value for tpm_tcti");
+    assert_refused("tpm_pcr = 16\n", "test.conf:1: value out of range for tpm_pcr: 16 (allowed 8..15)");
+    assert_refused("tpm_pcr = 7\n", "test.conf:1: value out of range for tpm_pcr: 7 (allowed 8..15)");
+    assert_refused("tpm_pcr = 23\n", "test.conf:1: value out of range for tpm_pcr: 23 (allowed 8..15)");
+    assert_refused("tpm_pcr = fifteen\n", "test.conf:1: bad number for tpm_pcr: 'fifteen'");
+    assert_refused("tpm_pcr = 15\ntpm_pcr = 14\n", "test.conf:2: duplicate key 'tpm_pcr'");
 }
 
 static void test_signature_defaults_to_image(void **state)
@@ -201,6 +241,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_all_keys),
+        cmocka_unit_test(test_tpm_keys),
         cmocka_unit_test(test_signature_defaults_to_image),
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_bad_number),

@@ -76,11 +76,19 @@ typedef struct arca_start_params {
     uint64_t cache_bytes;       /* unsealed-key cache budget */
     uint32_t max_connections;
     uint8_t initialise_platform; /* 1: create the platform seed (arcad init) */
+    /* Appended after initialise_platform in the encoding: */
+    const char *tpm_tcti; /* tpm mode: the TCTI string; NULL or "" = none
+                           * (encoded as an empty str16; decodes to "") */
+    uint32_t tpm_pcr;     /* tpm mode: the sha256 PCR index; 0 = the
+                           * sealing backend's default */
 } arca_start_params;
 
 ARCA_MUST_CHECK arca_status arca_start_params_encode(const arca_start_params *p, arca_builder *b);
 /* Strings in *out point into storage owned by the caller: `strbuf` receives
- * NUL-terminated copies (strbuf_len must be >= payload length + 4). */
+ * NUL-terminated copies (strbuf_len must be >= payload length + 4; less than
+ * remaining + 3 is ARCA_ERR_BUFFER_TOO_SMALL). ARCA_ERR_DECODE for a
+ * truncated or over-long payload, a NUL inside a string or an
+ * initialise_platform other than 0/1; the cursor is left unmoved. */
 ARCA_MUST_CHECK arca_status arca_start_params_decode(arca_cursor *c, arca_start_params *out, char *strbuf,
                                                      size_t strbuf_len);
 
