@@ -23,6 +23,12 @@ capeff=$(awk '/^CapEff:/{print $2}' /proc/$EPID/status)
 grep -qE '^NoNewPrivs:[[:space:]]+1$' /proc/$EPID/status || fail "no_new_privs not set"
 pass "enclave runs as nobody with CAP_IPC_LOCK alone, no_new_privs, not dumpable, core size limit 0"
 
+# Nothing of the host's environment reaches the enclave (arcad's has
+# ARCA_* variables from this test); sanitizer builds pass ASAN_OPTIONS alone.
+envs=$(tr '\0' '\n' </proc/$EPID/environ | cut -d= -f1 | grep -v -E '^(ASAN_OPTIONS|UBSAN_OPTIONS)$' || true)
+[ -z "$envs" ] || fail "the enclave inherited environment variables: $envs"
+pass "the enclave starts with a clean environment"
+
 # No file is open but stdio, the channel, and at most the counter file.
 for fd in /proc/$EPID/fd/*; do
   n=${fd##*/}
