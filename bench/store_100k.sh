@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 N=${1:-100000}
 CONN=${2:-2}
 bash deploy/packages.sh build
-cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build-bench -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null  # the build type the test suite checks
 cmake --build build-bench -j"$(nproc)" --target arcad arca-enclave kms-client bench_keys >/dev/null
 B=$PWD/build-bench
 T=$(mktemp -d /tmp/arca-bench.XXXXXX)

@@ -10,7 +10,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 bash deploy/packages.sh build
-cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null  # the build type the test suite checks
 cmake --build build -j"$(nproc)" >/dev/null
 
 RUN=$ROOT/run/quickstart

@@ -172,8 +172,8 @@ arca_status kmip_op_encrypt(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *
     cparams cp;
     arca_mechanism m;
     cipher_kind kind;
-    const uint8_t *data, *iv = NULL, *aad = NULL;
-    size_t data_len, iv_len = 0, aad_len = 0;
+    const uint8_t *data = NULL, *iv = NULL, *aad = NULL;
+    size_t data_len = 0, iv_len = 0, aad_len = 0;
     bool has_iv = false, has_aad = false;
     uint8_t gen_iv[CBC_IV_LEN];
     arca_builder ct = {0}, rnd;
@@ -240,8 +240,8 @@ arca_status kmip_op_decrypt(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *
     cparams cp;
     arca_mechanism m;
     cipher_kind kind;
-    const uint8_t *data, *iv = NULL, *aad = NULL, *tag = NULL;
-    size_t data_len, iv_len = 0, aad_len = 0, tag_len = 0;
+    const uint8_t *data = NULL, *iv = NULL, *aad = NULL, *tag = NULL;
+    size_t data_len = 0, iv_len = 0, aad_len = 0, tag_len = 0;
     bool has_iv = false, has_aad = false, has_tag = false;
     uint8_t *joined = NULL;
     arca_builder pt = {0};
@@ -411,8 +411,8 @@ arca_status kmip_op_sign(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out
     uint32_t ktype;
     cparams cp;
     arca_mechanism m;
-    const uint8_t *data;
-    size_t data_len;
+    const uint8_t *data = NULL;
+    size_t data_len = 0;
     arca_builder sig = {0};
 
     ARCA_GUARD(begin(c, p, &id, &ktype, &cp));
@@ -449,8 +449,8 @@ arca_status kmip_op_signature_verify(kmip_ctx *c, const arca_ttlv_node *p, arca_
     uint32_t ktype;
     cparams cp;
     arca_mechanism m;
-    const uint8_t *data, *sig;
-    size_t data_len, sig_len;
+    const uint8_t *data = NULL, *sig = NULL;
+    size_t data_len = 0, sig_len = 0;
 
     ARCA_GUARD(begin(c, p, &id, &ktype, &cp));
     ARCA_GUARD(req_data(c, p, ARCA_KMIP_TAG_DATA, &data, &data_len));
@@ -489,8 +489,8 @@ arca_status kmip_op_mac(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out)
     uint32_t ktype;
     cparams cp;
     arca_mechanism m;
-    const uint8_t *data;
-    size_t data_len;
+    const uint8_t *data = NULL;
+    size_t data_len = 0;
     arca_builder mac = {0};
 
     ARCA_GUARD(begin(c, p, &id, &ktype, &cp));
@@ -511,8 +511,8 @@ arca_status kmip_op_mac_verify(kmip_ctx *c, const arca_ttlv_node *p, arca_builde
     uint32_t ktype;
     cparams cp;
     arca_mechanism m;
-    const uint8_t *data, *mac;
-    size_t data_len, mac_len;
+    const uint8_t *data = NULL, *mac = NULL;
+    size_t data_len = 0, mac_len = 0;
 
     ARCA_GUARD(begin(c, p, &id, &ktype, &cp));
     ARCA_GUARD(req_data(c, p, ARCA_KMIP_TAG_DATA, &data, &data_len));
