@@ -284,7 +284,10 @@ arca_status arca_key_from_private_der(const uint8_t *pkcs8, size_t len, arca_key
     const unsigned char *p = pkcs8;
     PKCS8_PRIV_KEY_INFO *p8 = NULL;
     EVP_PKEY *pkey = NULL;
-    arca_status st;
+    EVP_PKEY_CTX *cctx = NULL;
+    arca_key *k = NULL;
+    arca_builder trial = {0};
+    arca_status st = ARCA_OK;
 
     ARCA_ENSURE(out != NULL && pkcs8 != NULL, ARCA_ERR_ARGS);
     ARCA_ENSURE(len > 0 && len <= ARCA_ATTR_VALUE_MAX, ARCA_ERR_ATTRIBUTE_VALUE);
@@ -293,9 +296,25 @@ arca_status arca_key_from_private_der(const uint8_t *pkcs8, size_t len, arca_key
     ARCA_ENSURE_OUT(p8 != NULL && p == pkcs8 + len, ARCA_ERR_ATTRIBUTE_VALUE);
     pkey = EVP_PKCS82PKEY(p8);
     ARCA_ENSURE_OUT(pkey != NULL, ARCA_ERR_ATTRIBUTE_VALUE);
-    st = arca_key_from_pkey(pkey, true, out);
+    /* A private key whose public half does not belong to it (an EC point
+     * that is not d*G, an RSA n that is not p*q) is refused: found by
+     * fuzzing, such a key parsed but could not be written back. */
+    cctx = EVP_PKEY_CTX_new_from_pkey(NULL, pkey, NULL);
+    ARCA_ENSURE_OUT(cctx != NULL, ARCA_ERR_CRYPTO);
+    ARCA_ENSURE_OUT(EVP_PKEY_pairwise_check(cctx) == 1, ARCA_ERR_ATTRIBUTE_VALUE);
+    st = arca_key_from_pkey(pkey, true, &k);
     pkey = NULL;
+    ARCA_GUARD_OUT(st);
+    /* What is accepted must serialise (it will be sealed). */
+    ARCA_GUARD_OUT(arca_builder_init_secret(&trial, 4096, ARCA_ATTR_VALUE_MAX));
+    st = arca_key_private_der(k, &trial);
+    ARCA_ENSURE_OUT(st == ARCA_OK, ARCA_ERR_ATTRIBUTE_VALUE);
+    *out = k;
+    k = NULL;
 out:
+    arca_builder_cleanup(&trial);
+    arca_key_free(k);
+    EVP_PKEY_CTX_free(cctx);
     PKCS8_PRIV_KEY_INFO_free(p8); /* clears the key octets */
     EVP_PKEY_free(pkey);
     ERR_clear_error();
