@@ -20,6 +20,7 @@
 
 #include <openssl/evp.h>
 
+#include "arca/hex.h"
 #include "arca/image_sig.h"
 #include "arca/log.h"
 #include "arca/status.h"
@@ -44,12 +45,7 @@ static int usage_error(const char *msg)
 
 static void hex(const uint8_t *p, size_t n, char *out /* 2n+1 */)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = '\0';
+    arca_hex(p, n, out);
 }
 
 static bool parse_hex32(const char *s, uint8_t out[32])

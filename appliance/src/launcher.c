@@ -24,15 +24,6 @@
 #include "arca/log.h"
 
 
-void arca_hex(const uint8_t *in, size_t n, char *out)
-{
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[in[i] >> 4];
-        out[2 * i + 1] = digits[in[i] & 0xf];
-    }
-    out[2 * n] = '\0';
-}
 
 static arca_status errf(arca_status st, char *err, size_t err_len, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));

@@ -12,6 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "arca/hex.h" /* arca_hex, used with these messages */
 #include "arca/image_sig.h"
 #include "arca/sealing.h"
 #include "arca/status.h"
@@ -72,7 +73,5 @@ typedef struct arca_enclave_proc {
  * exec'd, ARCA_ERR_CONFIG if the user does not exist. */
 ARCA_MUST_CHECK arca_status arca_enclave_spawn(const arca_launch_params *params, arca_enclave_proc *out);
 
-/* Lower-case hex of n bytes into out (2n+1 bytes). */
-void arca_hex(const uint8_t *in, size_t n, char *out);
 
 #endif

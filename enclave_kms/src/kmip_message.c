@@ -1,6 +1,7 @@
 /* KMIP message handling: framing of the Request / Response Message,
  * protocol versions, batches, header credentials, the arca_status ->
  * Result Reason table, and dispatch to the operations. */
+#include "arca/hex.h"
 #include "kmip_server.h"
 
 #include <stdarg.h>
@@ -258,12 +259,7 @@ arca_status kmip_get_uid(kmip_ctx *c, const arca_ttlv_node *p, arca_object_id *o
 
 void kmip_uid_format(const arca_object_id *id, char out[KMIP_UID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < ARCA_OBJECT_ID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 15];
-    }
-    out[KMIP_UID_LEN] = '\0';
+    arca_hex(id->b, ARCA_OBJECT_ID_LEN, out);
 }
 
 arca_status kmip_add_uid(arca_builder *b, uint32_t tag, const arca_object_id *id)

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arca/hex.h"
 #include "arca/log.h"
 #include "kms_internal.h"
 
@@ -18,12 +19,7 @@
 
 void kms_id_hex(const arca_object_id *id, char out[2 * ARCA_OBJECT_ID_LEN + 1])
 {
-    static const char hex[] = "0123456789abcdef";
-    for (size_t i = 0; i < ARCA_OBJECT_ID_LEN; i++) {
-        out[2 * i] = hex[id->b[i] >> 4];
-        out[2 * i + 1] = hex[id->b[i] & 15];
-    }
-    out[2 * ARCA_OBJECT_ID_LEN] = '\0';
+    arca_hex(id->b, ARCA_OBJECT_ID_LEN, out);
 }
 
 arca_status kms_object_new(uint32_t partition_id, bool token, kms_attrs *attrs, arca_key *key, kms_object **out)

@@ -1,4 +1,5 @@
 /* Local-protocol requests onto arca_kms_* calls. See request.h. */
+#include "arca/hex.h"
 #include "request.h"
 
 #include <stdio.h>
@@ -137,12 +138,7 @@ static void add_pair(arca_builder *b, uint32_t *num, const char *key, const char
 
 static void hex(const uint8_t *p, size_t n, char *out)
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < n; i++) {
-        out[2 * i] = digits[p[i] >> 4];
-        out[2 * i + 1] = digits[p[i] & 15];
-    }
-    out[2 * n] = 0;
+    arca_hex(p, n, out);
 }
 
 /* STATUS: key/value text pairs, none of them secret. */

@@ -26,6 +26,7 @@
 
 #include "arca/builder.h"
 #include "arca/cursor.h"
+#include "arca/hex.h"
 #include "sealing_internal.h"
 
 #define CBOR_MAX_DEPTH 8u
@@ -54,12 +55,7 @@ static arca_status fail(char *msg, size_t msg_len, arca_status st, const char *f
 
 static void hex32(const uint8_t v[32], char out[65])
 {
-    static const char digits[] = "0123456789abcdef";
-    for (size_t i = 0; i < 32; i++) {
-        out[2 * i] = digits[v[i] >> 4];
-        out[2 * i + 1] = digits[v[i] & 0x0f];
-    }
-    out[64] = '\0';
+    arca_hex(v, 32, out);
 }
 
 /* ---- hashing ---- */
