@@ -24,14 +24,23 @@ state_dir = $T/state
 listen_socket = $T/arcad.sock
 enclave_image = $B/enclave_kms/arca-enclave
 CONF
-export ARCA_SOCKET=$T/arcad.sock ARCA_ADMIN_PIN=bench-admin ARCA_SO_PIN=bench-so ARCA_PIN=bench-user
+# Mutual TLS: an operator PKI (deploy/make-pki.sh) and a client
+# configuration for its admin identity (docs/client.md).
+bash deploy/make-pki.sh "$T/pki" >/dev/null
+cat >"$T/client.conf" <<CONF
+address = unix:$T/arcad.sock
+cert = pki/admin.pem
+key = pki/admin.key
+allow_dev_evidence = yes
+CONF
+export ARCA_CLIENT_CONF=$T/client.conf ARCA_ADMIN_PIN=bench-admin ARCA_SO_PIN=bench-so ARCA_PIN=bench-user
 start() { "$B/appliance/arcad" -c "$T/arcad.conf" >>"$T/arcad.log" 2>&1 & pid=$!; }
 ready() { until grep -q "arcad: ready" "$T/arcad.log" 2>/dev/null; do sleep 0.05; done; }
 enclave_rss() { local e; e=$(pgrep -P "$pid" -f arca-enclave | head -n1); awk '/^VmRSS/{r=$2} /^VmHWM/{h=$2} END{printf "%.1f MiB (peak %.1f MiB)", r/1024, h/1024}' /proc/$e/status; }
 
 "$B/appliance/arcad" -c "$T/arcad.conf" init >>"$T/arcad.log" 2>&1
 start; ready
-"$B/client/kms-client" init >/dev/null
+"$B/client/kms-client" init --client-ca "$T/pki/ca.pem" >/dev/null
 "$B/client/kms-client" partition create bench >/dev/null
 
 echo "== creating $N AES-256 keys over $CONN connections"

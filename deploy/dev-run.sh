@@ -3,13 +3,34 @@
 #
 #   deploy/dev-run.sh [--mode tpm|dev] [--build DIR] -- COMMAND [ARGS...]
 #
-# Starts, in a fresh temporary directory, a swtpm (tpm mode only, on a unix
+# In a fresh temporary directory it starts a swtpm (tpm mode only, on a unix
 # socket) and arcad + arca-enclave from the build directory (default
-# ./build, or $ARCA_BUILD_DIR), initialises the appliance (admin PIN, one
-# partition `p1`), runs COMMAND with ARCA_SOCKET, ARCA_ADMIN_PIN, ARCA_SO_PIN,
-# ARCA_PIN and ARCA_PARTITION=p1 exported, then stops everything and removes
-# the directory. Exits with COMMAND's exit status (1 if the appliance could
-# not be brought up, 2 for a usage error). The PINs are throw-away demo PINs.
+# ./build, or $ARCA_BUILD_DIR), with KMIP over mutual TLS on arcad's unix
+# socket and on 127.0.0.1 (a port the kernel picks). Then, as the operator:
+#   - makes a test PKI with deploy/make-pki.sh (operator client CA, admin
+#     certificate CN arca-admin, client certificate CN arca-client);
+#   - initialises the appliance with that CA (`kms-client init --client-ca`;
+#     arca-admin becomes the first admin identity);
+#   - creates the partition `arca-dev`;
+#   - registers the identity arca-client: role user, partition arca-dev.
+# COMMAND runs as the application arca-client, with these exported:
+#   ARCA_CLIENT_CONF   client configuration: address (the unix socket), the
+#                      arca-client certificate and key, allow_dev_evidence
+#   ARCA_TOKEN_LABEL   arca-dev (the partition; also ARCA_PARTITION)
+#   ARCA_USER_PIN      dev-run-user (the partition's user PIN; also ARCA_PIN,
+#                      which kms-client reads)
+#   ARCA_SO_PIN        dev-run-so (the partition's security officer PIN)
+#   ARCA_SOCKET        arcad's unix socket
+#   ARCA_KMIP_HOST, ARCA_KMIP_PORT   arcad's TCP listener (standard KMIP clients)
+#   ARCA_PKI_DIR       the PKI: ca.pem, client.pem/.key, admin.pem/.key, ...
+#   ARCA_ADMIN_CONF    the operator's configuration (identity arca-admin); the
+#                      admin PIN is dev-run-admin and is NOT exported (with
+#                      ARCA_ADMIN_PIN set kms-client logs in as admin, which
+#                      arca-client may not). For admin commands:
+#                      ARCA_CLIENT_CONF=$ARCA_ADMIN_CONF ARCA_ADMIN_PIN=dev-run-admin kms-client ...
+# Afterwards everything is stopped and the directory removed. Exits with
+# COMMAND's exit status (1 if the appliance could not be brought up, 2 for
+# a usage error). The PINs and keys are throw-away demo values.
 #
 # Needs swtpm and tpm2-tools for tpm mode (deploy/packages.sh test).
 set -euo pipefail
@@ -31,6 +52,9 @@ BUILD=$(cd "$BUILD" && pwd) || { echo "$0: no build directory $BUILD" >&2; exit 
 for b in appliance/arcad enclave_kms/arca-enclave client/kms-client; do
   [ -x "$BUILD/$b" ] || { echo "$0: $BUILD/$b is missing: build first (cmake --build $BUILD)" >&2; exit 1; }
 done
+KC=$BUILD/client/kms-client
+PARTITION=arca-dev
+ADMIN_PIN=dev-run-admin SO_PIN=dev-run-so USER_PIN=dev-run-user
 
 RUN=$(mktemp -d /tmp/arca-dev-run.XXXXXX)
 chmod 0711 "$RUN"
@@ -52,6 +76,8 @@ die() { echo "dev-run: $*" >&2; [ ! -f "$RUN/arcad.log" ] || tail -n 30 "$RUN/ar
 {
   echo "state_dir = $RUN/state"
   echo "listen_socket = $RUN/arcad.sock"
+  echo "listen_address = 127.0.0.1"
+  echo "listen_port = 0"
   echo "enclave_image = $BUILD/enclave_kms/arca-enclave"
   echo "sealing_mode = $MODE"
 } >"$RUN/arcad.conf"
@@ -69,13 +95,40 @@ for _ in $(seq 1 200); do
   sleep 0.05
 done
 grep -q "arcad: ready" "$RUN/arcad.log" || die "arcad did not become ready"
+PORT=$(sed -n 's/^.*arcad: ready on .* and [^ ]*:\([0-9][0-9]*\) .*$/\1/p' "$RUN/arcad.log" | tail -n1)
+[ -n "$PORT" ] || die "arcad did not report its TCP port"
 
-export ARCA_SOCKET=$RUN/arcad.sock
-export ARCA_ADMIN_PIN=dev-run-admin ARCA_SO_PIN=dev-run-so ARCA_PIN=dev-run-user ARCA_PARTITION=p1
-"$BUILD/client/kms-client" init >/dev/null || die "kms-client init failed"
-"$BUILD/client/kms-client" partition create p1 >/dev/null || die "kms-client partition create failed"
-echo "dev-run: appliance up in $MODE mode (${TCTI:-no TPM}); ARCA_SOCKET=$ARCA_SOCKET" >&2
+# The operator's PKI and the two client configurations.
+"$ROOT/deploy/make-pki.sh" "$RUN/pki" >>"$RUN/make-pki.log" 2>&1 || { cat "$RUN/make-pki.log" >&2; die "make-pki.sh failed"; }
+client_conf() { # file identity
+  {
+    echo "# kms-client configuration: identity $2 (deploy/dev-run.sh)"
+    echo "address = unix:$RUN/arcad.sock"
+    echo "cert = $RUN/pki/$2.pem"
+    echo "key = $RUN/pki/$2.key"
+    echo "allow_dev_evidence = yes"
+  } >"$1"
+}
+client_conf "$RUN/admin.conf" admin
+client_conf "$RUN/client.conf" client
 
+# Initialise as the operator (arca-admin), in a subshell: the admin PIN does
+# not reach COMMAND.
+(
+  export ARCA_CLIENT_CONF=$RUN/admin.conf ARCA_ADMIN_PIN=$ADMIN_PIN ARCA_SO_PIN=$SO_PIN ARCA_PIN=$USER_PIN
+  "$KC" init --client-ca "$RUN/pki/ca.pem" >/dev/null || die "kms-client init --client-ca failed"
+  "$KC" partition create "$PARTITION" >/dev/null || die "kms-client partition create $PARTITION failed"
+  "$KC" client add arca-client --roles user --partitions "$PARTITION" >/dev/null ||
+    die "kms-client client add arca-client failed"
+)
+echo "dev-run: appliance up in $MODE mode (${TCTI:-no TPM}); partition $PARTITION; identity arca-client;" \
+  "KMIP on unix:$RUN/arcad.sock and 127.0.0.1:$PORT" >&2
+
+export ARCA_CLIENT_CONF=$RUN/client.conf ARCA_ADMIN_CONF=$RUN/admin.conf ARCA_PKI_DIR=$RUN/pki
+export ARCA_TOKEN_LABEL=$PARTITION ARCA_PARTITION=$PARTITION
+export ARCA_USER_PIN=$USER_PIN ARCA_PIN=$USER_PIN ARCA_SO_PIN=$SO_PIN
+export ARCA_SOCKET=$RUN/arcad.sock ARCA_KMIP_HOST=127.0.0.1 ARCA_KMIP_PORT=$PORT
+unset ARCA_ADMIN_PIN
 rc=0
 "$@" || rc=$?
 exit $rc

@@ -44,7 +44,8 @@ static bool same_request(const arca_lp_request *a, const arca_lp_request *b)
            same(&a->pin2, &b->pin2) && a->mech_type == b->mech_type && same_mechanism(&a->mech, &b->mech) &&
            same_template(&a->tmpl, &b->tmpl) && same_template(&a->tmpl2, &b->tmpl2) &&
            memcmp(a->id, b->id, ARCA_LP_ID_LEN) == 0 && memcmp(a->id2, b->id2, ARCA_LP_ID_LEN) == 0 &&
-           a->value == b->value && same(&a->data, &b->data) && same(&a->sig, &b->sig);
+           a->value == b->value && same(&a->data, &b->data) && same(&a->sig, &b->sig) && same(&a->name, &b->name) &&
+           a->value64 == b->value64;
 }
 
 /* Finish b and require exactly data; returns the encoding (caller frees). */
@@ -92,8 +93,16 @@ out:
 static void check_list(arca_lp_shape shape, const arca_lp_response *r)
 {
     arca_cursor c = r->list, sub;
+    arca_lp_identity ident;
+    arca_lp_record rec;
     for (uint32_t i = 0; i < r->num_items; i++) {
         switch (shape) {
+        case ARCA_LP_SHAPE_IDENTITIES:
+            CHECK(arca_lp_identity_next(&c, &ident) == ARCA_OK);
+            break;
+        case ARCA_LP_SHAPE_RECORDS:
+            CHECK(arca_lp_record_next(&c, &rec) == ARCA_OK);
+            break;
         case ARCA_LP_SHAPE_IDS:
             CHECK(arca_cursor_skip(&c, ARCA_LP_ID_LEN) == ARCA_OK);
             break;
@@ -144,6 +153,8 @@ static void encode_response(uint16_t op, const arca_lp_response *r, arca_builder
     case ARCA_LP_SHAPE_IDS:
     case ARCA_LP_SHAPE_NAMES:
     case ARCA_LP_SHAPE_PAIRS:
+    case ARCA_LP_SHAPE_IDENTITIES:
+    case ARCA_LP_SHAPE_RECORDS:
         check_list(shape, r);
         CHECK(arca_builder_add_u32(b, r->num_items) == ARCA_OK);
         CHECK(arca_builder_add_bytes(b, r->list.data, r->list.len) == ARCA_OK);

@@ -1,6 +1,7 @@
 /* arcad's configuration file parser. See config.h. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -9,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@ enum key_id {
     K_ENCLAVE_SIGNER,
     K_ENCLAVE_USER,
     K_LISTEN_SOCKET,
+    K_LISTEN_ADDRESS,
     K_LISTEN_PORT,
     K_MAX_CONNECTIONS,
     K_MAX_CONNECTIONS_PER_CLIENT,
@@ -43,6 +46,7 @@ static const char *const key_names[K_COUNT] = {
     [K_ENCLAVE_SIGNER] = "enclave_signer",
     [K_ENCLAVE_USER] = "enclave_user",
     [K_LISTEN_SOCKET] = "listen_socket",
+    [K_LISTEN_ADDRESS] = "listen_address",
     [K_LISTEN_PORT] = "listen_port",
     [K_MAX_CONNECTIONS] = "max_connections",
     [K_MAX_CONNECTIONS_PER_CLIENT] = "max_connections_per_client",
@@ -105,6 +109,33 @@ static arca_status set_path(const parser *p, const char *key, const char *val, c
     return ARCA_OK;
 }
 
+/* A numeric address only: a host name would need a resolver at start-up
+ * and could change meaning with DNS. */
+static arca_status set_address(const parser *p, arca_config *cfg, const char *val)
+{
+    if (strcmp(val, "none") == 0) {
+        snprintf(cfg->listen_address, sizeof cfg->listen_address, "none");
+        cfg->listen_family = 0;
+        return ARCA_OK;
+    }
+    uint8_t buf[16];
+    int family = 0;
+    if (strlen(val) <= ARCA_CONFIG_MAX_ADDRESS) {
+        if (inet_pton(AF_INET, val, buf) == 1)
+            family = AF_INET;
+        else if (inet_pton(AF_INET6, val, buf) == 1)
+            family = AF_INET6;
+    }
+    if (family == 0)
+        return fail(p,
+                    "listen_address must be an IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::1, ::) or none, "
+                    "not '%s'",
+                    val);
+    snprintf(cfg->listen_address, sizeof cfg->listen_address, "%s", val);
+    cfg->listen_family = family;
+    return ARCA_OK;
+}
+
 static int hexval(char c)
 {
     if (c >= '0' && c <= '9') return c - '0';
@@ -130,8 +161,10 @@ static arca_status set_value(const parser *p, arca_config *cfg, enum key_id k, c
         ARCA_GUARD(parse_number(p, key, val, 1, 1024u * 1024u, &n));
         cfg->store_map_size_mb = n;
         return ARCA_OK;
+    case K_LISTEN_ADDRESS:
+        return set_address(p, cfg, val);
     case K_LISTEN_PORT:
-        ARCA_GUARD(parse_number(p, key, val, 1, 65535, &n));
+        ARCA_GUARD(parse_number(p, key, val, 0, 65535, &n));
         cfg->listen_port = (uint16_t)n;
         return ARCA_OK;
     case K_MAX_CONNECTIONS:
@@ -217,6 +250,8 @@ static void set_defaults(arca_config *cfg)
 {
     memset(cfg, 0, sizeof *cfg);
     cfg->store_map_size_mb = 4096;
+    snprintf(cfg->listen_address, sizeof cfg->listen_address, "127.0.0.1");
+    cfg->listen_family = AF_INET;
     cfg->listen_port = 5696;
     cfg->max_connections = 256;
     cfg->max_connections_per_client = 64;
@@ -258,6 +293,10 @@ static arca_status derive_defaults(parser *p, arca_config *cfg, const bool seen[
         if (seen[K_TPM_PCR]) return fail(p, "tpm_pcr is set but sealing_mode is %s (set sealing_mode = tpm)",
                                          cfg->sealing_mode);
     }
+    /* The per-client default follows a smaller total; an explicit value
+     * above the total is a mistake worth saying. */
+    if (!seen[K_MAX_CONNECTIONS_PER_CLIENT] && cfg->max_connections_per_client > cfg->max_connections)
+        cfg->max_connections_per_client = cfg->max_connections;
     if (cfg->max_connections_per_client > cfg->max_connections)
         return fail(p, "value out of range: max_connections_per_client (%u) exceeds max_connections (%u)",
                     cfg->max_connections_per_client, cfg->max_connections);

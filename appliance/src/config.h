@@ -20,6 +20,8 @@
 /* sockaddr_un.sun_path is 108 bytes including the NUL. */
 #define ARCA_CONFIG_MAX_SOCKET_PATH 107u
 #define ARCA_CONFIG_ERR_LEN 1024u
+/* INET6_ADDRSTRLEN - 1: the longest IPv6 literal. */
+#define ARCA_CONFIG_MAX_ADDRESS 45u
 
 typedef struct arca_config {
     char state_dir[ARCA_CONFIG_MAX_PATH];
@@ -30,9 +32,13 @@ typedef struct arca_config {
     uint8_t enclave_signer[32];
     char enclave_user[256]; /* "" when not set */
     char listen_socket[ARCA_CONFIG_MAX_SOCKET_PATH + 1]; /* default: <state_dir>/arcad.sock */
-    uint16_t listen_port;                                 /* default 5696; not used yet */
-    uint32_t max_connections;                             /* default 256 */
-    uint32_t max_connections_per_client;                  /* default 64 */
+    /* TCP listener: an IPv4 or IPv6 literal (default "127.0.0.1"), or
+     * listen_family 0 when listen_address = none (no TCP listener). */
+    char listen_address[ARCA_CONFIG_MAX_ADDRESS + 1];
+    int listen_family;                   /* AF_INET, AF_INET6, or 0 for none */
+    uint16_t listen_port;                /* default 5696; 0 = the kernel picks */
+    uint32_t max_connections;            /* default 256, both listeners together */
+    uint32_t max_connections_per_client; /* default 64: per IP address (TCP), per uid (unix socket) */
     uint64_t cache_size_mb;                               /* default 64 */
     char sealing_mode[8];                                 /* "dev" (default) | "tpm" */
     char tpm_tcti[ARCA_CONFIG_MAX_LINE + 1]; /* tpm: required, "device:...", "swtpm:..." or "mssim:..." */

@@ -1,13 +1,26 @@
 /* arcad: init and the supervisor loop. See daemon.h.
  *
- * arcad never reads or writes a client's bytes: it accepts a connection,
- * hands the descriptor to the enclave with ARCA_ECALL_CONNECTION and closes
- * its copy. Everything else on the channel is the enclave's OCALLs on the
- * store, which arcad serves from LMDB. */
+ * arcad never reads or writes a client's bytes: it accepts a connection
+ * (on its unix socket or its TCP listener), hands the descriptor to the
+ * enclave with ARCA_ECALL_CONNECTION and closes its copy. Everything else
+ * on the channel is the enclave's OCALLs on the store, which arcad serves
+ * from LMDB, and its ARCA_OCALL_CONN_CLOSED notifications.
+ *
+ * Connection caps: arcad counts the connections it handed over and the
+ * enclave has not reported closed, in total (max_connections) and per
+ * client (max_connections_per_client: per IP address for TCP, per peer
+ * uid for the unix socket). A connection over a cap is accepted and closed
+ * at once, with a rate-limited WARN line naming the peer and the cap. The
+ * enclave is hostile input here too: a CONN_CLOSED for a connection that
+ * is not open is logged and ignored, so its reports can never drive a
+ * count below what arcad itself handed over. When the enclave restarts,
+ * its connections died with it and every count starts from zero. */
 #include "daemon.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <netinet/in.h>
 #include <poll.h>
 #include <pwd.h>
 #include <signal.h>
@@ -25,6 +38,7 @@
 #include "arca/builder.h"
 #include "arca/channel.h"
 #include "arca/log.h"
+#include "conn_limits.h"
 #include "launcher.h"
 #include "ocall.h"
 #include "store_lmdb.h"
@@ -32,10 +46,12 @@
 #define MIB ((uint64_t)1024 * 1024)
 #define ACCEPT_BATCH 64
 
-typedef struct handoff {
-    uint32_t req_id;
-    int64_t sent_ms;
-} handoff;
+/* A rate-limited log line: at most one a second, counting the rest. */
+typedef struct log_limit {
+    int64_t last_ms;
+    uint64_t suppressed;
+} log_limit;
+#define LOG_INTERVAL_MS 1000
 
 typedef struct arcad_state {
     const arca_config *cfg;
@@ -44,6 +60,8 @@ typedef struct arcad_state {
     arca_enclave_image image;
     arca_enclave_proc enc;
     int listen_fd;
+    int tcp_fd;               /* -1: no TCP listener (listen_address = none) */
+    char tcp_text[64];        /* "127.0.0.1:5696", "[::1]:5696" (the real port) */
     int sig_fd;
     bool socket_created;
     bool pidfile_created;
@@ -55,10 +73,9 @@ typedef struct arcad_state {
     int64_t backoff_ms;
     int64_t restart_at_ms; /* 0: no restart scheduled */
     int64_t started_ms;
-    /* connections handed to the enclave and not yet acknowledged */
-    handoff *handoffs;
-    size_t num_handoffs;
-    int64_t last_busy_log_ms;
+    /* connections handed to the enclave and not yet reported closed */
+    arca_conn_limits *conns;
+    log_limit log_total, log_per_client, log_bogus;
 } arcad_state;
 
 static int64_t now_ms(void)
@@ -94,6 +111,27 @@ static int wait_child(pid_t pid)
     return status;
 }
 
+/* True when the line may be logged now; *out_suppressed is how many were
+ * not logged since the last one. */
+static bool log_allowed(log_limit *l, int64_t now, uint64_t *out_suppressed)
+{
+    if (l->last_ms != 0 && now - l->last_ms < LOG_INTERVAL_MS) {
+        l->suppressed++;
+        return false;
+    }
+    *out_suppressed = l->suppressed;
+    l->suppressed = 0;
+    l->last_ms = now;
+    return true;
+}
+
+/* The enclave's connections died with it. */
+static void conns_forget(arcad_state *d)
+{
+    size_t n = d->conns != NULL ? arca_conn_limits_reset(d->conns) : 0;
+    if (n > 0) ARCA_INFO("forgetting %zu open connection(s) of the enclave that ended", n);
+}
+
 /* Make sure the enclave is gone; returns its wait status. */
 static int enclave_reap(arcad_state *d)
 {
@@ -108,7 +146,7 @@ static int enclave_reap(arcad_state *d)
         }
     }
     d->enc.pid = -1;
-    d->num_handoffs = 0;
+    conns_forget(d);
     return status;
 }
 
@@ -183,6 +221,27 @@ out:
     return st;
 }
 
+/* ARCA_OCALL_CONN_CLOSED: the enclave has finished with a connection.
+ * ARCA_ERR_DECODE for a malformed payload (the enclave is broken); an id
+ * that is not open is logged and ignored. */
+static arca_status handle_conn_closed(arcad_state *d, const arca_frame_header *h, const uint8_t *p)
+{
+    uint64_t id;
+    ARCA_GUARD(arca_conn_closed_decode(p, h->payload_len, &id));
+    if (d->conns != NULL && arca_conn_limits_closed(d->conns, id) == ARCA_OK) {
+        ARCA_DEBUG("connection %llu closed by the enclave (%zu open)", (unsigned long long)id,
+                   arca_conn_limits_open(d->conns));
+        return ARCA_OK;
+    }
+    uint64_t more = 0;
+    if (!log_allowed(&d->log_bogus, now_ms(), &more)) return ARCA_OK;
+    char also[64] = "";
+    if (more > 0) snprintf(also, sizeof also, " (and %llu more since the last such line)", (unsigned long long)more);
+    ARCA_WARN("enclave reported connection %llu closed, but it is not open (unknown or already closed): ignored%s",
+              (unsigned long long)id, also);
+    return ARCA_OK;
+}
+
 /* Ask the enclave to stop (unless it stops by itself, as after platform
  * initialisation) and wait for it (SIGKILL after the timeout). */
 static void enclave_stop(arcad_state *d, bool ask)
@@ -222,8 +281,13 @@ static void enclave_stop(arcad_state *d, bool ask)
             uint8_t *p = NULL;
             int fd = -1;
             arca_status st = arca_channel_recv(d->enc.chan_fd, &h, &p, &fd);
-            if (st == ARCA_OK && fd < 0 && (h.flags & ARCA_FRAME_REPLY) == 0)
-                st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
+            if (st == ARCA_OK && fd < 0 && (h.flags & ARCA_FRAME_REPLY) == 0) {
+                /* Workers ending on SHUTDOWN report their connections. */
+                if (h.type == ARCA_OCALL_CONN_CLOSED)
+                    st = handle_conn_closed(d, &h, p);
+                else
+                    st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
+            }
             if (fd >= 0) close(fd);
             free(p);
             if (st != ARCA_OK) {
@@ -241,6 +305,8 @@ static void daemon_cleanup(arcad_state *d)
     enclave_stop(d, true);
     if (d->listen_fd >= 0) close(d->listen_fd);
     d->listen_fd = -1;
+    if (d->tcp_fd >= 0) close(d->tcp_fd);
+    d->tcp_fd = -1;
     if (d->socket_created) unlink(d->cfg->listen_socket);
     d->socket_created = false;
     if (d->pidfile_created) {
@@ -253,8 +319,8 @@ static void daemon_cleanup(arcad_state *d)
     arca_store_lmdb_close(d->store);
     d->store = NULL;
     arca_enclave_image_cleanup(&d->image);
-    free(d->handoffs);
-    d->handoffs = NULL;
+    arca_conn_limits_free(d->conns);
+    d->conns = NULL;
 }
 
 static void daemon_setup(arcad_state *d, const arca_config *cfg)
@@ -264,6 +330,7 @@ static void daemon_setup(arcad_state *d, const arca_config *cfg)
     d->enc.pid = -1;
     d->enc.chan_fd = -1;
     d->listen_fd = -1;
+    d->tcp_fd = -1;
     d->sig_fd = -1;
     d->image.image_fd = -1;
     d->backoff_ms = ARCA_DAEMON_BACKOFF_MIN_MS;
@@ -433,6 +500,66 @@ static bool open_listener(arcad_state *d)
     return true;
 }
 
+/* The TCP listener (listen_address, listen_port); skipped for "none".
+ * Learns the real port (listen_port = 0: the kernel picks one). */
+static bool open_tcp_listener(arcad_state *d)
+{
+    const arca_config *cfg = d->cfg;
+    if (cfg->listen_family == 0) return true;
+    struct sockaddr_storage ss;
+    socklen_t ss_len;
+    memset(&ss, 0, sizeof ss);
+    bool v6 = cfg->listen_family == AF_INET6;
+    if (v6) {
+        struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
+        a->sin6_family = AF_INET6;
+        a->sin6_port = htons(cfg->listen_port);
+        if (inet_pton(AF_INET6, cfg->listen_address, &a->sin6_addr) != 1) goto bad_address;
+        ss_len = sizeof *a;
+    } else {
+        struct sockaddr_in *a = (struct sockaddr_in *)&ss;
+        a->sin_family = AF_INET;
+        a->sin_port = htons(cfg->listen_port);
+        if (inet_pton(AF_INET, cfg->listen_address, &a->sin_addr) != 1) goto bad_address;
+        ss_len = sizeof *a;
+    }
+    d->tcp_fd = socket(cfg->listen_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+    if (d->tcp_fd < 0) {
+        ARCA_ERROR("arcad: refusing to start: TCP socket: %s", strerror(errno));
+        return false;
+    }
+    int one = 1, zero = 0;
+    if (setsockopt(d->tcp_fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one) != 0 ||
+        (v6 && setsockopt(d->tcp_fd, IPPROTO_IPV6, IPV6_V6ONLY, &zero, sizeof zero) != 0)) {
+        ARCA_ERROR("arcad: refusing to start: TCP socket options: %s", strerror(errno));
+        return false;
+    }
+    if (bind(d->tcp_fd, (struct sockaddr *)&ss, ss_len) != 0) {
+        ARCA_ERROR("arcad: refusing to start: cannot listen on %s%s%s:%u: %s (set listen_port, or listen_address = "
+                   "none for no TCP listener)",
+                   v6 ? "[" : "", cfg->listen_address, v6 ? "]" : "", (unsigned)cfg->listen_port, strerror(errno));
+        return false;
+    }
+    int backlog = cfg->max_connections < 4096 ? (int)cfg->max_connections : 4096;
+    if (listen(d->tcp_fd, backlog) != 0) {
+        ARCA_ERROR("arcad: refusing to start: listen on %s: %s", cfg->listen_address, strerror(errno));
+        return false;
+    }
+    struct sockaddr_storage got;
+    socklen_t got_len = sizeof got;
+    if (getsockname(d->tcp_fd, (struct sockaddr *)&got, &got_len) != 0) {
+        ARCA_ERROR("arcad: refusing to start: getsockname: %s", strerror(errno));
+        return false;
+    }
+    unsigned port =
+        v6 ? ntohs(((struct sockaddr_in6 *)&got)->sin6_port) : ntohs(((struct sockaddr_in *)&got)->sin_port);
+    snprintf(d->tcp_text, sizeof d->tcp_text, "%s%s%s:%u", v6 ? "[" : "", cfg->listen_address, v6 ? "]" : "", port);
+    return true;
+bad_address:
+    ARCA_ERROR("arcad: refusing to start: listen_address %s is not an IP address", cfg->listen_address);
+    return false;
+}
+
 static bool open_signals(arcad_state *d)
 {
     sigset_t set;
@@ -527,41 +654,64 @@ static bool try_restart(arcad_state *d)
     return true;
 }
 
-static void expire_handoffs(arcad_state *d, int64_t now)
+/* Who is calling: the client it counts against, the peer text sent to the
+ * enclave ("tcp:1.2.3.4:5555", "unix:uid=1000,pid=42") and a label for log
+ * lines. */
+static void describe_peer(int fd, bool tcp, const struct sockaddr_storage *ss, socklen_t ss_len,
+                          arca_conn_client *client, char peer[ARCA_CONN_PEER_LEN], char label[ARCA_CONN_LABEL_LEN])
 {
-    size_t j = 0;
-    for (size_t i = 0; i < d->num_handoffs; i++)
-        if (now - d->handoffs[i].sent_ms < ARCA_DAEMON_HANDOFF_EXPIRY_MS) d->handoffs[j++] = d->handoffs[i];
-    d->num_handoffs = j;
+    if (tcp && arca_conn_client_from_addr((const struct sockaddr *)ss, ss_len, client, peer, label) == ARCA_OK)
+        return;
+    struct ucred cred;
+    socklen_t cred_len = sizeof cred;
+    uint32_t uid = UINT32_MAX; /* unknown peers share one count */
+    int pid = 0;
+    if (!tcp && getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0) {
+        uid = (uint32_t)cred.uid;
+        pid = (int)cred.pid;
+    }
+    arca_conn_client_from_uid(uid, pid, client, peer, label);
 }
 
-/* Accept pending connections and hand them over. false: channel broken. */
-static bool accept_connections(arcad_state *d)
+/* Over a cap: close at once (the client sees its connection end without a
+ * byte) and say why, at most once a second per cap. */
+static void refuse_connection(arcad_state *d, int fd, const char *peer, const char *label, bool per_client)
+{
+    close(fd);
+    uint64_t more = 0;
+    if (!log_allowed(per_client ? &d->log_per_client : &d->log_total, now_ms(), &more)) return;
+    char also[64] = "";
+    if (more > 0) snprintf(also, sizeof also, " (and %llu more since the last such line)", (unsigned long long)more);
+    if (per_client)
+        ARCA_WARN("arcad: refused connection from %s: max_connections_per_client (%u) reached for %s%s", peer,
+                  d->cfg->max_connections_per_client, label, also);
+    else
+        ARCA_WARN("arcad: refused connection from %s: max_connections (%u) reached%s", peer, d->cfg->max_connections,
+                  also);
+}
+
+/* Accept pending connections on one listener and hand them over. false:
+ * channel broken. */
+static bool accept_connections(arcad_state *d, int listen_fd, bool tcp)
 {
     for (int i = 0; i < ACCEPT_BATCH; i++) {
-        int fd = accept4(d->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        struct sockaddr_storage ss;
+        socklen_t ss_len = sizeof ss;
+        memset(&ss, 0, sizeof ss);
+        int fd = accept4(listen_fd, (struct sockaddr *)&ss, &ss_len, SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR && errno != ECONNABORTED)
-                ARCA_WARN("accept on %s: %s", d->cfg->listen_socket, strerror(errno));
+                ARCA_WARN("accept on %s: %s", tcp ? d->tcp_text : d->cfg->listen_socket, strerror(errno));
             return true;
         }
-        int64_t now = now_ms();
-        expire_handoffs(d, now);
-        if (d->num_handoffs >= d->cfg->max_connections) {
-            if (now - d->last_busy_log_ms >= 1000) {
-                ARCA_WARN("max_connections (%u) reached: closing new connections", d->cfg->max_connections);
-                d->last_busy_log_ms = now;
-            }
-            close(fd);
+        char peer[ARCA_CONN_PEER_LEN], label[ARCA_CONN_LABEL_LEN];
+        arca_conn_client client;
+        describe_peer(fd, tcp, &ss, ss_len, &client, peer, label);
+        arca_conn_verdict v = arca_conn_limits_check(d->conns, &client);
+        if (v != ARCA_CONN_ADMIT) {
+            refuse_connection(d, fd, peer, label, v == ARCA_CONN_OVER_PER_CLIENT);
             continue;
         }
-        char peer[96];
-        struct ucred cred;
-        socklen_t cred_len = sizeof cred;
-        if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cred_len) == 0)
-            snprintf(peer, sizeof peer, "unix:pid=%d,uid=%u", (int)cred.pid, (unsigned)cred.uid);
-        else
-            snprintf(peer, sizeof peer, "unix:unknown");
 
         uint64_t conn_id = ++d->next_conn_id;
         uint8_t buf[8 + 2 + sizeof peer];
@@ -573,17 +723,24 @@ static bool accept_connections(arcad_state *d)
             continue;
         }
         uint32_t req_id = next_req(d);
+        /* Counted before the send: its CONN_CLOSED may come before the reply. */
+        if (arca_conn_limits_add(d->conns, conn_id, req_id, &client) != ARCA_OK) {
+            close(fd); /* cannot happen: checked above, ids are fresh */
+            continue;
+        }
         arca_status st = arca_channel_send(d->enc.chan_fd, ARCA_ECALL_CONNECTION, 0, req_id, buf, b.len, fd);
         close(fd); /* the enclave owns it now */
         if (st != ARCA_OK) return false;
-        d->handoffs[d->num_handoffs].req_id = req_id;
-        d->handoffs[d->num_handoffs].sent_ms = now;
-        d->num_handoffs++;
-        ARCA_DEBUG("connection %llu (%s) handed to the enclave", (unsigned long long)conn_id, peer);
+        ARCA_DEBUG("connection %llu (%s) handed to the enclave (%zu open)", (unsigned long long)conn_id, peer,
+                   arca_conn_limits_open(d->conns));
     }
     return true;
 }
 
+/* A reply to an ECALL. An ECALL_CONNECTION the enclave refused (BUSY, ...)
+ * was closed there without a worker, so it will never be reported closed:
+ * it stops counting now. (Its CONN_CLOSED may also come before the reply;
+ * then the reply finds nothing to update.) */
 static void handle_reply(arcad_state *d, const arca_frame_header *h, const uint8_t *p)
 {
     arca_status st;
@@ -593,11 +750,11 @@ static void handle_reply(arcad_state *d, const arca_frame_header *h, const uint8
         ARCA_WARN("malformed reply 0x%x to request %u", h->type, h->request_id);
         return;
     }
-    for (size_t i = 0; i < d->num_handoffs; i++) {
-        if (d->handoffs[i].req_id == h->request_id) {
-            d->handoffs[i] = d->handoffs[--d->num_handoffs];
-            break;
-        }
+    uint64_t conn_id = 0;
+    if (h->type == ARCA_ECALL_CONNECTION && arca_conn_limits_reply(d->conns, h->request_id, st, &conn_id) == ARCA_OK &&
+        st != ARCA_OK) {
+        ARCA_INFO("enclave refused connection %llu: %s", (unsigned long long)conn_id, arca_status_name(st));
+        return;
     }
     if (st != ARCA_OK) ARCA_DEBUG("enclave answered request %u with %s", h->request_id, arca_status_name(st));
 }
@@ -628,7 +785,10 @@ static bool handle_channel(arcad_state *d, const char **why)
     } else if (h.flags & ARCA_FRAME_REPLY) {
         handle_reply(d, &h, p);
     } else {
-        st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
+        if (h.type == ARCA_OCALL_CONN_CLOSED)
+            st = handle_conn_closed(d, &h, p);
+        else
+            st = arca_ocall_serve(d->ops, d->enc.chan_fd, &h, p);
         if (st == ARCA_ERR_CHANNEL) {
             *why = "channel closed";
             ok = false;
@@ -663,9 +823,9 @@ static bool read_signals(arcad_state *d, bool *child)
 static int run_loop(arcad_state *d)
 {
     for (;;) {
-        struct pollfd pfd[3];
+        struct pollfd pfd[4];
         nfds_t n = 0;
-        int i_sig = -1, i_chan = -1, i_listen = -1;
+        int i_sig = -1, i_chan = -1, i_listen = -1, i_tcp = -1;
         pfd[n] = (struct pollfd){.fd = d->sig_fd, .events = POLLIN};
         i_sig = (int)n++;
         bool up = d->enc.pid > 0 && d->enc.chan_fd >= 0;
@@ -674,6 +834,10 @@ static int run_loop(arcad_state *d)
             i_chan = (int)n++;
             pfd[n] = (struct pollfd){.fd = d->listen_fd, .events = POLLIN};
             i_listen = (int)n++;
+            if (d->tcp_fd >= 0) {
+                pfd[n] = (struct pollfd){.fd = d->tcp_fd, .events = POLLIN};
+                i_tcp = (int)n++;
+            }
         }
         int timeout = -1;
         if (!up && d->restart_at_ms != 0) {
@@ -714,7 +878,13 @@ static int run_loop(arcad_state *d)
             }
         }
         if (i_listen >= 0 && (pfd[i_listen].revents & POLLIN) && d->enc.chan_fd >= 0) {
-            if (!accept_connections(d)) {
+            if (!accept_connections(d, d->listen_fd, false)) {
+                if (!enclave_died(d, "channel broken while handing over a connection")) return 1;
+                continue;
+            }
+        }
+        if (i_tcp >= 0 && (pfd[i_tcp].revents & POLLIN) && d->enc.chan_fd >= 0) {
+            if (!accept_connections(d, d->tcp_fd, true)) {
                 if (!enclave_died(d, "channel broken while handing over a connection")) return 1;
                 continue;
             }
@@ -731,10 +901,10 @@ int arca_daemon_run(const arca_config *cfg)
     if (!state_dir_ok(cfg)) goto out;
     if (!open_store(&d, 0)) goto out;
     if (!load_image(&d)) goto out;
-    d.handoffs = calloc(cfg->max_connections, sizeof *d.handoffs);
-    if (d.handoffs == NULL) goto out;
+    if (arca_conn_limits_new(cfg->max_connections, cfg->max_connections_per_client, &d.conns) != ARCA_OK) goto out;
     if (!open_signals(&d)) goto out;
     if (!open_listener(&d)) goto out;
+    if (!open_tcp_listener(&d)) goto out;
 
     arca_status enclave_st = ARCA_OK;
     arca_status st = enclave_launch(&d, false, &enclave_st);
@@ -748,9 +918,13 @@ int arca_daemon_run(const arca_config *cfg)
     d.started_ms = now_ms();
     if (!write_pidfile(&d)) goto out;
 
-    ARCA_INFO("arcad: ready on %s (enclave pid %d, mode %s)", cfg->listen_socket, (int)d.enc.pid,
-              cfg->sealing_mode);
-    printf("arcad: ready on %s (enclave pid %d, mode %s)\n", cfg->listen_socket, (int)d.enc.pid, cfg->sealing_mode);
+    /* Tests and scripts parse this line (the TCP port after the last ':'
+     * of the second address). */
+    char where[ARCA_CONFIG_MAX_SOCKET_PATH + sizeof d.tcp_text + 8];
+    snprintf(where, sizeof where, "%s%s%s", cfg->listen_socket, d.tcp_fd >= 0 ? " and " : "",
+             d.tcp_fd >= 0 ? d.tcp_text : "");
+    ARCA_INFO("arcad: ready on %s (enclave pid %d, mode %s)", where, (int)d.enc.pid, cfg->sealing_mode);
+    printf("arcad: ready on %s (enclave pid %d, mode %s)\n", where, (int)d.enc.pid, cfg->sealing_mode);
     fflush(stdout);
 
     rc = run_loop(&d);

@@ -15,9 +15,6 @@
 #define ARCA_DAEMON_BACKOFF_MAX_MS 5000
 #define ARCA_DAEMON_MAX_FAILS 10
 #define ARCA_DAEMON_FAIL_WINDOW_MS 60000
-/* A handed-over connection counts against max_connections until the
- * enclave acknowledges it, or for at most this long. */
-#define ARCA_DAEMON_HANDOFF_EXPIRY_MS 10000
 
 int arca_daemon_init(const arca_config *cfg);
 int arca_daemon_run(const arca_config *cfg);

@@ -1,12 +1,19 @@
 /* kms-client: the command line tool over libarca-client.
  *
- *   kms-client [--socket PATH] [-p|--partition NAME] [--pin-file FILE] COMMAND ...
+ *   kms-client [--config FILE] [--json] [--socket PATH] [-p|--partition NAME] [--pin-file FILE] COMMAND ...
  *
- * PINs never come from argv: the user PIN from $ARCA_PIN (or --pin-file),
- * the admin PIN from $ARCA_ADMIN_PIN, a new partition's SO PIN from
- * $ARCA_SO_PIN. Exit codes: 0 success, 1 an operation failed ("kms-client:
- * error: <ARCA_ERR_NAME>: <message>" on stderr; also "signature invalid"),
- * 2 usage, 3 cannot connect. */
+ * Every invocation is one mutual-TLS connection to the enclave, set up by
+ * the client configuration (--config FILE, else $ARCA_CLIENT_CONF; format
+ * in docs/kms-client.md): the server's attestation evidence is checked
+ * against its trust policy before anything is sent. PINs never come from
+ * argv: the user PIN from $ARCA_PIN (or --pin-file), the admin PIN from
+ * $ARCA_ADMIN_PIN, a new partition's SO PIN from $ARCA_SO_PIN. Exit codes:
+ * 0 success, 1 an operation failed ("kms-client: error: <ARCA_ERR_NAME>:
+ * <message>" on stderr; also "signature invalid"), 2 usage, 3 no usable
+ * configuration, cannot connect, or the server's attestation does not
+ * satisfy the policy. --json: the commands that support it print one JSON
+ * object on stdout (on failure {"error": NAME, "message": TEXT} as well as
+ * the stderr line). */
 #include <errno.h>
 #include <openssl/bio.h>
 #include <openssl/evp.h>
@@ -18,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "arca/client.h"
 #include "arca/secret.h"
@@ -46,31 +54,82 @@
 #define EXIT_CONNECT 3
 #define FILE_MAX (1u << 20)
 
-static const char usage_line[] =
-    "usage: kms-client [--socket PATH] [-p|--partition NAME] [--pin-file FILE] COMMAND ...\n";
-static const char usage_commands[] =
-    "commands: init | partition create NAME | partition list |\n"
-    "  key generate --type aes|generic|rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] --label L [--id HEX]\n"
-    "      [--extractable] [--not-sensitive] [--session] [--no-sign] [--no-encrypt] [--no-wrap] [--derive|--no-derive]\n"
-    "  key import --type aes|generic (--value-hex HEX | --value-file FILE) --label L [--extractable] [--not-sensitive]\n"
-    "  key import --type private --pkcs8-file FILE --label L\n"
-    "  key list [--label L] [--class secret|private|public] | key show ID | key value ID |\n"
-    "  key public ID --out FILE | key destroy ID | key rotate ID |\n"
-    "  sign ID --mech M --in FILE --out FILE | verify ID --mech M --in FILE --sig FILE |\n"
-    "  encrypt ID --mech M --in FILE --out FILE | decrypt ID --mech M --in FILE --out FILE |\n"
-    "  wrap WRAPPING_ID TARGET_ID --mech M --out FILE |\n"
-    "  unwrap UNWRAPPING_ID --mech M --in FILE --type T --label L [--extractable] |\n"
-    "  derive BASE_ID --mech ecdh --peer-pub FILE | --mech hkdf-sha256 [--salt-hex H] [--info-hex H]\n"
-    "      --type aes|generic --len BYTES --label L [--extractable] [--not-sensitive] |\n"
-    "  random N | audit verify | status\n";
+static const char usage_line[] = "usage: kms-client [--config FILE] [--json] [--socket PATH] [-p|--partition NAME] "
+                                "[--pin-file FILE] COMMAND ... (COMMAND --help for one command)\n";
+
+/* One command's usage: cmd, subcommand (NULL if none) and its synopsis. */
+static const struct cmdhelp {
+    const char *cmd, *sub, *text;
+} cmdhelp[] = {
+    {"init", NULL, "init --client-ca CA.pem   (admin PIN from ARCA_ADMIN_PIN; your certificate's CN becomes the first admin)"},
+    {"partition", "create", "partition create NAME   (ARCA_ADMIN_PIN, ARCA_SO_PIN, ARCA_PIN or --pin-file)"},
+    {"partition", "list", "partition list"},
+    {"client", "add",
+     "client add NAME --roles admin,officer,auditor,user --partitions p1,p2|*   (ARCA_ADMIN_PIN; replaces an "
+     "existing NAME)"},
+    {"client", "remove", "client remove NAME   (ARCA_ADMIN_PIN)"},
+    {"client", "list", "client list   (ARCA_ADMIN_PIN) [--json]"},
+    {"key", "generate",
+     "key generate --type aes|generic|rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] --label L [--id HEX]\n"
+     "      [--extractable] [--not-sensitive] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
+     "[--derive|--no-derive]\n      (\"key create\" is the same command)"},
+    {"key", "create",
+     "key create --type aes|generic|rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] --label L [--id HEX]\n"
+     "      [--extractable] [--not-sensitive] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
+     "[--derive|--no-derive]\n      (the same command as key generate)"},
+    {"key", "import",
+     "key import --type aes|generic (--value-hex HEX | --value-file FILE) --label L [--extractable] "
+     "[--not-sensitive]\n  key import --type private --pkcs8-file FILE --label L"},
+    {"key", "list", "key list [--label L] [--class secret|private|public] [--json]"},
+    {"key", "show", "key show ID [--json]"},
+    {"key", "value", "key value ID"},
+    {"key", "public", "key public ID --out FILE"},
+    {"key", "destroy", "key destroy ID"},
+    {"key", "rotate", "key rotate ID"},
+    {"sign", NULL, "sign ID --mech M --in FILE --out FILE"},
+    {"verify", NULL, "verify ID --mech M --in FILE --sig FILE"},
+    {"encrypt", NULL, "encrypt ID --mech M --in FILE --out FILE"},
+    {"decrypt", NULL, "decrypt ID --mech M --in FILE --out FILE"},
+    {"wrap", NULL, "wrap WRAPPING_ID TARGET_ID --mech aes-kw|aes-kwp|rsa-oaep-sha256 --out FILE"},
+    {"unwrap", NULL, "unwrap UNWRAPPING_ID --mech M --in FILE --type T --label L [--extractable]"},
+    {"derive", NULL,
+     "derive BASE_ID --mech ecdh --peer-pub FILE | --mech hkdf-sha256 [--salt-hex H] [--info-hex H]\n"
+     "      --type aes|generic --len BYTES --label L [--extractable] [--not-sensitive]"},
+    {"random", NULL, "random N [--json]"},
+    {"audit", "show", "audit show [--from N] [--max N] [--json]   (ARCA_ADMIN_PIN, or an auditor identity)"},
+    {"audit", "verify", "audit verify [--json]   (-p P with ARCA_PIN, ARCA_ADMIN_PIN, or an auditor identity)"},
+    {"attest", NULL, "attest [--nonce HEX] [--json]   (fresh evidence bound to this TLS session; no login)"},
+    {"status", NULL, "status [--json]"},
+};
+
+/* Commands (and subcommands) whose output --json changes. */
+static const char *const json_commands[] = {"status",      "attest",    "key list",     "key show",     "client list",
+                                            "audit show",  "audit verify", "random",    "partition list", NULL};
+
+/* Print the usage of every command matching cmd (and sub, when sub names
+ * one of cmd's subcommands); all commands when cmd is NULL. */
+static void print_help(FILE *f, const char *cmd, const char *sub)
+{
+    bool sub_known = false;
+    for (size_t i = 0; cmd && sub && i < sizeof(cmdhelp) / sizeof(cmdhelp[0]); i++)
+        sub_known |= strcmp(cmdhelp[i].cmd, cmd) == 0 && cmdhelp[i].sub && strcmp(cmdhelp[i].sub, sub) == 0;
+    fputs(usage_line, f);
+    if (cmd == NULL)
+        fputs("Client configuration: --config FILE or ARCA_CLIENT_CONF (docs/kms-client.md).\ncommands:\n", f);
+    for (size_t i = 0; i < sizeof(cmdhelp) / sizeof(cmdhelp[0]); i++) {
+        if (cmd && strcmp(cmdhelp[i].cmd, cmd) != 0) continue;
+        if (sub_known && strcmp(cmdhelp[i].sub, sub) != 0) continue;
+        fprintf(f, "  %s\n", cmdhelp[i].text);
+    }
+}
 
 /* ---- options ---- */
 
 typedef struct opts {
-    const char *socket, *partition, *pin_file;
+    const char *socket, *partition, *pin_file, *config;
     const char *type, *bits, *curve, *label, *id, *value_hex, *value_file, *pkcs8_file, *cls, *out, *in, *sig,
-        *mech, *peer_pub, *salt_hex, *info_hex, *len;
-    int extractable, not_sensitive, session, no_sign, no_encrypt, no_wrap, derive, no_derive;
+        *mech, *peer_pub, *salt_hex, *info_hex, *len, *client_ca, *roles, *partitions, *nonce, *from, *max;
+    int extractable, not_sensitive, session, no_sign, no_encrypt, no_wrap, derive, no_derive, json, help;
     const char *pos[8];
     int num_pos;
 } opts;
@@ -86,15 +145,19 @@ typedef struct optdef {
 #define OF(n, f) {n, 0, offsetof(opts, f), 0}
 static const optdef optdefs[] = {
     OS("--socket", socket),         OS("-p", partition),         OS("--partition", partition),
-    OS("--pin-file", pin_file),     OS("--type", type),          OS("--bits", bits),
-    OS("--curve", curve),           OS("--label", label),        OS("--id", id),
-    OS("--value-hex", value_hex),   OS("--value-file", value_file), OS("--pkcs8-file", pkcs8_file),
-    OS("--class", cls),             OS("--out", out),            OS("--in", in),
-    OS("--sig", sig),               OS("--mech", mech),          OS("--peer-pub", peer_pub),
-    OS("--salt-hex", salt_hex),     OS("--info-hex", info_hex),  OS("--len", len),
+    OS("--pin-file", pin_file),     OS("--config", config),      OS("--type", type),
+    OS("--bits", bits),             OS("--curve", curve),        OS("--label", label),
+    OS("--id", id),                 OS("--value-hex", value_hex), OS("--value-file", value_file),
+    OS("--pkcs8-file", pkcs8_file), OS("--class", cls),          OS("--out", out),
+    OS("--in", in),                 OS("--sig", sig),            OS("--mech", mech),
+    OS("--peer-pub", peer_pub),     OS("--salt-hex", salt_hex),  OS("--info-hex", info_hex),
+    OS("--len", len),               OS("--client-ca", client_ca), OS("--roles", roles),
+    OS("--partitions", partitions), OS("--nonce", nonce),        OS("--from", from),
+    OS("--max", max),
     OF("--extractable", extractable), OF("--not-sensitive", not_sensitive), OF("--session", session),
     OF("--no-sign", no_sign),       OF("--no-encrypt", no_encrypt), OF("--no-wrap", no_wrap),
-    OF("--derive", derive),         OF("--no-derive", no_derive),
+    OF("--derive", derive),         OF("--no-derive", no_derive), OF("--json", json),
+    OF("--help", help),             OF("-h", help),
 };
 
 static int usage(const char *why)
@@ -210,11 +273,68 @@ static int write_file(const char *path, const uint8_t *p, size_t n)
 }
 
 static arca_client *g_client;
+static bool g_json; /* --json */
+
+/* ---- JSON output ---- */
+
+/* A JSON string. Bytes outside printable ASCII are escaped as \u00XX, so
+ * the output is valid JSON (and ASCII) whatever the enclave sent. */
+static void json_strn(const char *s, size_t n)
+{
+    putchar('"');
+    for (size_t i = 0; i < n; i++) {
+        unsigned char ch = (unsigned char)s[i];
+        if (ch == '"' || ch == '\\') printf("\\%c", ch);
+        else if (ch == '\n') fputs("\\n", stdout);
+        else if (ch < 0x20 || ch >= 0x7f) printf("\\u%04x", ch);
+        else putchar(ch);
+    }
+    putchar('"');
+}
+
+static void json_str(const char *s)
+{
+    if (s == NULL) fputs("null", stdout);
+    else json_strn(s, strlen(s));
+}
+
+static void json_hex(const uint8_t *p, size_t n)
+{
+    putchar('"');
+    hex_print(stdout, p, n);
+    putchar('"');
+}
+
+/* "key": — with a comma before every key but the first of an object. */
+static void json_key(bool *first, const char *k)
+{
+    if (!*first) putchar(',');
+    *first = false;
+    json_str(k);
+    putchar(':');
+}
+
+static void report_error(const char *name, const char *msg)
+{
+    fprintf(stderr, "kms-client: error: %s: %s\n", name, msg);
+    if (g_json) {
+        bool first = true;
+        putchar('{');
+        json_key(&first, "error");
+        json_str(name);
+        json_key(&first, "message");
+        json_str(msg);
+        puts("}");
+    }
+}
 
 static int fail(arca_status st)
 {
     const char *msg = g_client ? arca_client_last_message(g_client) : "";
-    fprintf(stderr, "kms-client: error: %s: %s\n", arca_status_name(st), msg && msg[0] ? msg : arca_status_message(st));
+    report_error(arca_status_name(st), msg && msg[0] ? msg : arca_status_message(st));
+    /* The connection broke (the library reconnects only for idempotent
+     * calls, within the time-out): the same exit as not connecting. */
+    if (st == ARCA_ERR_IO || st == ARCA_ERR_CHANNEL || st == ARCA_ERR_TIMEOUT) return EXIT_CONNECT;
     return EXIT_FAIL;
 }
 
@@ -399,12 +519,70 @@ static void print_object(const arca_client_id *id, const char *cls, const char *
 
 /* ---- commands ---- */
 
-static int cmd_init(void)
+/* A certificate file (PEM or DER) as DER, malloc'd. */
+static int load_cert_der(const char *path, uint8_t **out, size_t *out_len)
 {
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (read_file(path, FILE_MAX, &raw, &raw_len) != 0) return -1;
+    /* PEM first, then DER (exactly one certificate, nothing after it). */
+    BIO *bio = BIO_new_mem_buf(raw, (int)raw_len);
+    X509 *x = bio ? PEM_read_bio_X509(bio, NULL, NULL, NULL) : NULL;
+    BIO_free(bio);
+    if (x == NULL) {
+        const unsigned char *p = raw;
+        x = d2i_X509(NULL, &p, (long)raw_len);
+        if (x && p != raw + raw_len) {
+            X509_free(x);
+            x = NULL;
+        }
+    }
+    free(raw);
+    unsigned char *der = NULL;
+    int der_len = x ? i2d_X509(x, &der) : -1;
+    X509_free(x);
+    if (der_len <= 0) {
+        fprintf(stderr, "kms-client: %s: not an X.509 certificate (PEM or DER)\n", path);
+        return -1;
+    }
+    *out = malloc((size_t)der_len);
+    if (*out) memcpy(*out, der, (size_t)der_len);
+    OPENSSL_free(der);
+    if (*out == NULL) return -1;
+    *out_len = (size_t)der_len;
+    return 0;
+}
+
+/* The subject CN of the configuration's client certificate, or "?" . */
+static void cert_cn(const char *path, char *out, size_t out_len)
+{
+    snprintf(out, out_len, "?");
+    FILE *f = fopen(path, "r");
+    if (f == NULL) return;
+    X509 *x = PEM_read_X509(f, NULL, NULL, NULL);
+    fclose(f);
+    if (x && X509_NAME_get_text_by_NID(X509_get_subject_name(x), NID_commonName, out, (int)out_len) <= 0)
+        snprintf(out, out_len, "?");
+    X509_free(x);
+}
+
+static arca_client_config g_cfg;
+
+static int cmd_init(const opts *o)
+{
+    if (o->num_pos != 1) return usage(NULL);
+    if (o->client_ca == NULL) return usage("init needs --client-ca CA.pem (the CA that issues client certificates)");
     const char *pin = getenv("ARCA_ADMIN_PIN");
     if (pin == NULL) return usage("init needs the admin PIN in ARCA_ADMIN_PIN");
-    CHECK(arca_client_initialise(g_client, pin));
-    printf("appliance initialised\n");
+    uint8_t *ca = NULL;
+    size_t ca_len = 0;
+    if (load_cert_der(o->client_ca, &ca, &ca_len) != 0) return EXIT_FAIL;
+    arca_status st = arca_client_initialise_domain(g_client, pin, ca, ca_len);
+    free(ca);
+    CHECK(st);
+    char cn[ARCA_CLIENT_IDENTITY_NAME_MAX + 1];
+    cert_cn(g_cfg.cert, cn, sizeof(cn));
+    printf("appliance initialised; client CA installed; first admin identity: %s\n", cn);
     return 0;
 }
 
@@ -424,8 +602,128 @@ static int cmd_partition(const opts *o)
         char **names = NULL;
         size_t num = 0;
         CHECK(arca_client_partition_list(g_client, &names, &num));
-        for (size_t i = 0; i < num; i++) printf("%s\n", names[i]);
+        if (g_json) fputs("{\"partitions\":[", stdout);
+        for (size_t i = 0; i < num; i++) {
+            if (g_json) {
+                if (i) putchar(',');
+                json_str(names[i]);
+            } else {
+                printf("%s\n", names[i]);
+            }
+        }
+        if (g_json) puts("]}");
         arca_client_strings_free(names, num);
+        return 0;
+    }
+    return usage(NULL);
+}
+
+/* ---- client identities ---- */
+
+static const struct rolename {
+    const char *name;
+    uint32_t bit;
+} rolenames[] = {
+    {"admin", ARCA_CLIENT_IDENTITY_ROLE_ADMIN},
+    {"officer", ARCA_CLIENT_IDENTITY_ROLE_OFFICER},
+    {"auditor", ARCA_CLIENT_IDENTITY_ROLE_AUDITOR},
+    {"user", ARCA_CLIENT_IDENTITY_ROLE_USER},
+};
+
+/* "admin,user" -> mask; -1 on an unknown or empty name. */
+static int parse_roles(const char *s, uint32_t *out)
+{
+    uint32_t mask = 0;
+    const char *p = s;
+    while (p && *p) {
+        size_t n = strcspn(p, ",");
+        bool found = false;
+        for (size_t i = 0; i < sizeof(rolenames) / sizeof(rolenames[0]); i++) {
+            if (strlen(rolenames[i].name) == n && strncmp(rolenames[i].name, p, n) == 0) {
+                mask |= rolenames[i].bit;
+                found = true;
+            }
+        }
+        if (!found) return -1;
+        p += n;
+        if (*p == ',') {
+            p++;
+            if (*p == 0) return -1;
+        }
+    }
+    if (mask == 0) return -1;
+    *out = mask;
+    return 0;
+}
+
+static void roles_text(uint32_t roles, char *out, size_t out_len)
+{
+    out[0] = 0;
+    for (size_t i = 0; i < sizeof(rolenames) / sizeof(rolenames[0]); i++) {
+        if ((roles & rolenames[i].bit) == 0) continue;
+        size_t used = strlen(out);
+        snprintf(out + used, out_len - used, "%s%s", used ? "," : "", rolenames[i].name);
+    }
+    if (out[0] == 0) snprintf(out, out_len, "-");
+}
+
+static int cmd_client(const opts *o)
+{
+    if (o->num_pos < 2) return usage(NULL);
+    const char *sub = o->pos[1];
+    int rc;
+    if (strcmp(sub, "add") == 0 && o->num_pos == 3) {
+        uint32_t roles;
+        if (o->roles == NULL || parse_roles(o->roles, &roles) != 0)
+            return usage("client add needs --roles with a comma-separated list of admin, officer, auditor, user");
+        if (o->partitions == NULL || o->partitions[0] == 0)
+            return usage("client add needs --partitions p1,p2 or --partitions '*'");
+        if ((rc = login_admin())) return rc;
+        CHECK(arca_client_identity_put(g_client, o->pos[2], roles, o->partitions));
+        char rt[64];
+        roles_text(roles, rt, sizeof(rt));
+        printf("identity %s: roles %s, partitions %s\n", o->pos[2], rt, o->partitions);
+        return 0;
+    }
+    if (strcmp(sub, "remove") == 0 && o->num_pos == 3) {
+        if ((rc = login_admin())) return rc;
+        CHECK(arca_client_identity_remove(g_client, o->pos[2]));
+        printf("identity %s removed\n", o->pos[2]);
+        return 0;
+    }
+    if (strcmp(sub, "list") == 0 && o->num_pos == 2) {
+        if ((rc = login_admin())) return rc;
+        arca_client_identity *ids = NULL;
+        size_t num = 0;
+        CHECK(arca_client_identity_list(g_client, &ids, &num));
+        if (g_json) fputs("{\"identities\":[", stdout);
+        for (size_t i = 0; i < num; i++) {
+            char rt[64];
+            roles_text(ids[i].roles, rt, sizeof(rt));
+            if (!g_json) {
+                printf("%s %s %s\n", ids[i].name, rt, ids[i].partitions);
+                continue;
+            }
+            bool first = true;
+            printf("%s{", i ? "," : "");
+            json_key(&first, "name");
+            json_str(ids[i].name);
+            json_key(&first, "roles");
+            putchar('[');
+            bool rfirst = true;
+            for (size_t k = 0; k < sizeof(rolenames) / sizeof(rolenames[0]); k++) {
+                if ((ids[i].roles & rolenames[k].bit) == 0) continue;
+                if (!rfirst) putchar(',');
+                rfirst = false;
+                json_str(rolenames[k].name);
+            }
+            putchar(']');
+            json_key(&first, "partitions");
+            json_str(ids[i].partitions);
+            putchar('}');
+        }
+        if (g_json) puts("]}");
+        free(ids);
         return 0;
     }
     return usage(NULL);
@@ -701,6 +999,8 @@ static int cmd_key_list(const opts *o)
         free(ids);
         return fail(st);
     }
+    bool shown_any = false;
+    if (g_json) fputs("{\"objects\":[", stdout);
     for (size_t i = 0; i < num; i++) {
         uint32_t cko = 0, ckk = 0, version = 1;
         if (attr_u32(&ids[i], CKA_CLASS, &cko) != 0) continue; /* destroyed meanwhile */
@@ -709,11 +1009,33 @@ static int cmd_key_list(const opts *o)
         uint32_t primary = 0;
         (void)attr_u32(&ids[i], ARCA_CKA_PRIMARY, &primary);
         char *label = attr_str(&ids[i], CKA_LABEL);
-        hex_print(stdout, ids[i].b, sizeof(ids[i].b));
-        printf(" %s %s %u v%u%s %s\n", class_name(cko), keytype_name(ckk), key_bits(&ids[i], ckk), version,
-               primary ? " primary" : "", label ? label : "");
+        if (g_json) {
+            bool first = true;
+            printf("%s{", shown_any ? "," : "");
+            json_key(&first, "id");
+            json_hex(ids[i].b, sizeof(ids[i].b));
+            json_key(&first, "class");
+            json_str(class_name(cko));
+            json_key(&first, "key_type");
+            json_str(keytype_name(ckk));
+            json_key(&first, "bits");
+            printf("%u", key_bits(&ids[i], ckk));
+            json_key(&first, "version");
+            printf("%u", version);
+            json_key(&first, "primary");
+            fputs(primary ? "true" : "false", stdout);
+            json_key(&first, "label");
+            json_str(label ? label : "");
+            putchar('}');
+        } else {
+            hex_print(stdout, ids[i].b, sizeof(ids[i].b));
+            printf(" %s %s %u v%u%s %s\n", class_name(cko), keytype_name(ckk), key_bits(&ids[i], ckk), version,
+                   primary ? " primary" : "", label ? label : "");
+        }
+        shown_any = true;
         free(label);
     }
+    if (g_json) puts("]}");
     free(ids);
     return 0;
 }
@@ -764,11 +1086,14 @@ static int cmd_key_show(const opts *o, const arca_client_id *id)
         CHECK(arca_client_get_attribute(g_client, id, CKA_CLASS, &v, &n));
         free(v);
     }
+    bool first = true;
+    if (g_json) putchar('{');
     for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
         size_t n = 0;
         uint8_t *v = attr(id, shown[i].type, &n);
         if (v == NULL) continue;
-        printf("%s: ", shown[i].name);
+        if (g_json) json_key(&first, shown[i].name);
+        else printf("%s: ", shown[i].name);
         switch (shown[i].kind) {
         case 'b':
             printf("%s", n == 1 && v[0] ? "true" : "false");
@@ -777,21 +1102,27 @@ static int cmd_key_show(const opts *o, const arca_client_id *id)
             printf("%u", be32(v, n));
             break;
         case 'c':
-            printf("%s", class_name(be32(v, n)));
+            if (g_json) json_str(class_name(be32(v, n)));
+            else printf("%s", class_name(be32(v, n)));
             break;
         case 'k':
-            printf("%s", keytype_name(be32(v, n)));
+            if (g_json) json_str(keytype_name(be32(v, n)));
+            else printf("%s", keytype_name(be32(v, n)));
             break;
         case 's':
-            for (size_t k = 0; k < n; k++) putchar(v[k] >= 0x20 && v[k] < 0x7f ? v[k] : '?');
+            if (g_json) json_strn((const char *)v, n);
+            else
+                for (size_t k = 0; k < n; k++) putchar(v[k] >= 0x20 && v[k] < 0x7f ? v[k] : '?');
             break;
         default:
-            hex_print(stdout, v, n);
+            if (g_json) json_hex(v, n);
+            else hex_print(stdout, v, n);
             break;
         }
-        putchar('\n');
+        if (!g_json) putchar('\n');
         free(v);
     }
+    if (g_json) puts("}");
     return 0;
 }
 
@@ -799,7 +1130,7 @@ static int cmd_key(const opts *o)
 {
     if (o->num_pos < 2) return usage(NULL);
     const char *sub = o->pos[1];
-    if (strcmp(sub, "generate") == 0 && o->num_pos == 2) return cmd_key_generate(o);
+    if ((strcmp(sub, "generate") == 0 || strcmp(sub, "create") == 0) && o->num_pos == 2) return cmd_key_generate(o);
     if (strcmp(sub, "import") == 0 && o->num_pos == 2) return cmd_key_import(o);
     if (strcmp(sub, "list") == 0 && o->num_pos == 2) return cmd_key_list(o);
     if (o->num_pos != 3) return usage(NULL);
@@ -1124,24 +1455,126 @@ static int cmd_random(const opts *o)
     uint8_t *out = NULL;
     size_t out_len = 0;
     CHECK(arca_client_random(g_client, (size_t)n, &out, &out_len));
-    hex_print(stdout, out, out_len);
-    putchar('\n');
+    if (g_json) {
+        bool first = true;
+        putchar('{');
+        json_key(&first, "bytes");
+        printf("%zu", out_len);
+        json_key(&first, "random");
+        json_hex(out, out_len);
+        puts("}");
+    } else {
+        hex_print(stdout, out, out_len);
+        putchar('\n');
+    }
     arca_client_free_secret(out, out_len);
+    return 0;
+}
+
+/* Audit read and verify need an admin login or an identity with role
+ * AUDITOR (no PIN): log in as admin when ARCA_ADMIN_PIN is set; verify also
+ * accepts a partition user login (-p with ARCA_PIN), as it always has. */
+static int audit_login(const opts *o, bool user_ok)
+{
+    if (user_ok && o->partition && user_pin(o)) return login_user(o);
+    if (getenv("ARCA_ADMIN_PIN")) return login_admin();
+    return 0;
+}
+
+static void time_text(uint64_t ms, char *out, size_t out_len)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char buf[32];
+    if (gmtime_r(&t, &tm) == NULL || strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
+        snprintf(out, out_len, "%llu", (unsigned long long)ms);
+        return;
+    }
+    snprintf(out, out_len, "%s.%03uZ", buf, (unsigned)(ms % 1000));
+}
+
+static int parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    errno = 0;
+    if (s == NULL || s[0] < '0' || s[0] > '9') return -1;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end != 0 || v < min || v > max) return -1;
+    *out = v;
+    return 0;
+}
+
+static int cmd_audit_show(const opts *o)
+{
+    uint64_t from = 1, max = 100;
+    if (o->from && parse_u64(o->from, 0, UINT64_MAX, &from) != 0) return usage("--from takes a sequence number");
+    if (o->max && parse_u64(o->max, 1, ARCA_LP_AUDIT_READ_MAX, &max) != 0)
+        return usage("--max takes a number from 1 to 1024");
+    int rc = audit_login(o, false);
+    if (rc) return rc;
+    arca_client_audit_record *r = NULL;
+    size_t num = 0;
+    CHECK(arca_client_audit_read(g_client, from, (uint32_t)max, &r, &num));
+    if (g_json) fputs("{\"records\":[", stdout);
+    for (size_t i = 0; i < num; i++) {
+        char when[48];
+        time_text(r[i].time_ms, when, sizeof(when));
+        const char *st = r[i].status < ARCA_STATUS_COUNT ? arca_status_name((arca_status)r[i].status) : "?";
+        if (!g_json) {
+            printf("%llu %s %s %s actor=%s object=%s detail=%s\n", (unsigned long long)r[i].seq, when, r[i].event, st,
+                   r[i].actor[0] ? r[i].actor : "-", r[i].object[0] ? r[i].object : "-",
+                   r[i].detail[0] ? r[i].detail : "-");
+            continue;
+        }
+        bool first = true;
+        printf("%s{", i ? "," : "");
+        json_key(&first, "seq");
+        printf("%llu", (unsigned long long)r[i].seq);
+        json_key(&first, "time_ms");
+        printf("%llu", (unsigned long long)r[i].time_ms);
+        json_key(&first, "time");
+        json_str(when);
+        json_key(&first, "event");
+        json_str(r[i].event);
+        json_key(&first, "status");
+        json_str(st);
+        json_key(&first, "actor");
+        json_str(r[i].actor);
+        json_key(&first, "object");
+        json_str(r[i].object);
+        json_key(&first, "detail");
+        json_str(r[i].detail);
+        putchar('}');
+    }
+    if (g_json) {
+        printf("],\"next\":%llu}\n", (unsigned long long)(num ? r[num - 1].seq + 1 : from));
+    }
+    arca_client_audit_records_free(r, num);
     return 0;
 }
 
 static int cmd_audit(const opts *o)
 {
-    if (o->num_pos != 2 || strcmp(o->pos[1], "verify") != 0) return usage(NULL);
-    int rc;
-    if (o->partition && user_pin(o)) rc = login_user(o);
-    else if (getenv("ARCA_ADMIN_PIN")) rc = login_admin();
-    else return usage("audit verify needs a login: -p PARTITION with ARCA_PIN, or ARCA_ADMIN_PIN");
+    if (o->num_pos != 2) return usage(NULL);
+    if (strcmp(o->pos[1], "show") == 0) return cmd_audit_show(o);
+    if (strcmp(o->pos[1], "verify") != 0) return usage(NULL);
+    int rc = audit_login(o, true);
     if (rc) return rc;
     uint64_t records = 0;
     CHECK(arca_client_audit_verify(g_client, &records));
-    printf("audit chain intact: %llu records\n", (unsigned long long)records);
+    if (g_json) printf("{\"intact\":true,\"records\":%llu}\n", (unsigned long long)records);
+    else printf("audit chain intact: %llu records\n", (unsigned long long)records);
     return 0;
+}
+
+/* A value of status's "key: value" lines as JSON: a number when it is a
+ * plain decimal that fits, a string otherwise. */
+static void json_status_value(const char *v, size_t n)
+{
+    bool num = n > 0 && n <= 15 && !(n > 1 && v[0] == '0');
+    for (size_t i = 0; num && i < n; i++) num = v[i] >= '0' && v[i] <= '9';
+    if (num) fwrite(v, 1, n, stdout);
+    else json_strn(v, n);
 }
 
 static int cmd_status(const opts *o)
@@ -1149,16 +1582,113 @@ static int cmd_status(const opts *o)
     if (o->num_pos != 1) return usage(NULL);
     char *text = NULL;
     CHECK(arca_client_status(g_client, &text));
-    fputs(text, stdout);
+    if (!g_json) {
+        fputs(text, stdout);
+        free(text);
+        return 0;
+    }
+    bool first = true;
+    putchar('{');
+    for (char *line = text; *line;) {
+        size_t n = strcspn(line, "\n");
+        const char *colon = memchr(line, ':', n);
+        if (colon) {
+            size_t klen = (size_t)(colon - line);
+            const char *v = colon + 1;
+            while (v < line + n && *v == ' ') v++;
+            if (!first) putchar(',');
+            first = false;
+            json_strn(line, klen);
+            putchar(':');
+            json_status_value(v, (size_t)(line + n - v));
+        }
+        line += n;
+        if (*line == '\n') line++;
+    }
+    puts("}");
     free(text);
+    return 0;
+}
+
+/* Fresh attestation: evidence bound to a nonce and to this TLS session,
+ * verified by the library against the configuration's policy. */
+static int cmd_attest(const opts *o)
+{
+    if (o->num_pos != 1) return usage(NULL);
+    uint8_t nonce_buf[32], *nonce = nonce_buf, *given = NULL;
+    size_t nonce_len = sizeof(nonce_buf);
+    if (o->nonce) {
+        if (hex_decode(o->nonce, &given, &nonce_len) != 0 || nonce_len == 0 || nonce_len > ARCA_LP_NONCE_MAX) {
+            free(given);
+            return usage("--nonce takes 1 to 64 bytes in hex");
+        }
+        nonce = given;
+    } else if (RAND_bytes(nonce_buf, sizeof(nonce_buf)) != 1) {
+        return fail(ARCA_ERR_CRYPTO);
+    }
+    arca_evidence_claims cl;
+    arca_status st = arca_client_attest(g_client, nonce, nonce_len, &cl);
+    if (st != ARCA_OK) {
+        free(given);
+        return fail(st);
+    }
+    const arca_enclave_identity *id = &cl.identity;
+    const char *mode = cl.tpm_quote ? "tpm" : cl.insecure_dev ? "dev (INSECURE)" : "other";
+    if (g_json) {
+        bool first = true;
+        putchar('{');
+        json_key(&first, "mode");
+        json_str(cl.tpm_quote ? "tpm" : cl.insecure_dev ? "dev" : "other");
+        json_key(&first, "signer_id");
+        json_hex(id->signer_id, sizeof(id->signer_id));
+        json_key(&first, "measurement");
+        if (cl.tpm_quote) fputs("null", stdout);
+        else json_hex(id->measurement, sizeof(id->measurement));
+        json_key(&first, "product_id");
+        printf("%u", id->product_id);
+        json_key(&first, "svn");
+        printf("%u", id->svn);
+        json_key(&first, "debug");
+        fputs(id->debug ? "true" : "false", stdout);
+        json_key(&first, "insecure_dev");
+        fputs(cl.insecure_dev ? "true" : "false", stdout);
+        json_key(&first, "attester_key_id");
+        json_hex(cl.attester_key_id, sizeof(cl.attester_key_id));
+        if (cl.tpm_quote) {
+            json_key(&first, "tpm_pcr");
+            printf("%u", cl.tpm_pcr_index);
+        }
+        json_key(&first, "nonce");
+        json_hex(nonce, nonce_len);
+        json_key(&first, "fresh");
+        fputs("true", stdout);
+        json_key(&first, "bound_to");
+        json_str("this TLS session");
+        puts("}");
+    } else {
+        printf("mode: %s\nsigner_id: ", mode);
+        hex_print(stdout, id->signer_id, sizeof(id->signer_id));
+        printf("\nmeasurement: ");
+        if (cl.tpm_quote) printf("(not attested by a TPM quote)");
+        else hex_print(stdout, id->measurement, sizeof(id->measurement));
+        printf("\nproduct_id: %u\nsvn: %u\ndebug: %s\ninsecure_dev: %s\nattester_key_id: ", id->product_id, id->svn,
+               id->debug ? "yes" : "no", cl.insecure_dev ? "yes" : "no");
+        hex_print(stdout, cl.attester_key_id, sizeof(cl.attester_key_id));
+        if (cl.tpm_quote) printf("\ntpm_pcr: %u", cl.tpm_pcr_index);
+        printf("\nnonce: ");
+        hex_print(stdout, nonce, nonce_len);
+        printf("\nfresh: bound to this TLS session\n");
+    }
+    free(given);
     return 0;
 }
 
 static int run(const opts *o)
 {
     const char *cmd = o->pos[0];
-    if (strcmp(cmd, "init") == 0) return o->num_pos == 1 ? cmd_init() : usage(NULL);
+    if (strcmp(cmd, "init") == 0) return cmd_init(o);
     if (strcmp(cmd, "partition") == 0) return cmd_partition(o);
+    if (strcmp(cmd, "client") == 0) return cmd_client(o);
     if (strcmp(cmd, "key") == 0) return cmd_key(o);
     if (strcmp(cmd, "sign") == 0) return cmd_sign_verify(o, true);
     if (strcmp(cmd, "verify") == 0) return cmd_sign_verify(o, false);
@@ -1170,37 +1700,92 @@ static int run(const opts *o)
     if (strcmp(cmd, "random") == 0) return cmd_random(o);
     if (strcmp(cmd, "audit") == 0) return cmd_audit(o);
     if (strcmp(cmd, "status") == 0) return cmd_status(o);
+    if (strcmp(cmd, "attest") == 0) return cmd_attest(o);
     return usage(NULL);
 }
 
-static const char *const commands[] = {"init",    "partition", "key",    "sign",   "verify", "encrypt", "decrypt",
-                                       "wrap",    "unwrap",    "derive", "random", "audit",  "status",  NULL};
+static const char *const commands[] = {"init",   "partition", "client", "key",    "sign",  "verify",
+                                       "encrypt", "decrypt",  "wrap",   "unwrap", "derive", "random",
+                                       "audit",  "status",    "attest", NULL};
+
+/* The client configuration: --config FILE, else $ARCA_CLIENT_CONF;
+ * --socket overrides its address. Returns an exit code, 0 when loaded. */
+static int load_config(const opts *o)
+{
+    char msg[ARCA_CLIENT_MSG_LEN];
+    arca_status st;
+    if (o->config) {
+        st = arca_client_config_load(o->config, &g_cfg, msg, sizeof(msg));
+    } else {
+        const char *env = getenv("ARCA_CLIENT_CONF");
+        if (env == NULL || env[0] == 0) {
+            report_error("ARCA_ERR_CONFIG", "no client configuration: use --config FILE or set ARCA_CLIENT_CONF "
+                                            "(see docs/kms-client.md)");
+            return EXIT_CONNECT;
+        }
+        st = arca_client_config_from_env(&g_cfg, msg, sizeof(msg));
+    }
+    if (st != ARCA_OK) {
+        report_error(arca_status_name(st), msg[0] ? msg : arca_status_message(st));
+        return EXIT_CONNECT;
+    }
+    if (o->socket) {
+        int n = snprintf(g_cfg.address, sizeof(g_cfg.address), "unix:%s", o->socket);
+        if (n < 0 || (size_t)n >= sizeof(g_cfg.address)) return usage("--socket path too long");
+    }
+    return 0;
+}
+
+/* Is --json meaningful for this command line? */
+static bool json_supported(const opts *o)
+{
+    char name[64];
+    snprintf(name, sizeof(name), "%s %s", o->pos[0], o->num_pos > 1 ? o->pos[1] : "");
+    for (size_t i = 0; json_commands[i]; i++) {
+        size_t n = strlen(json_commands[i]);
+        if (strncmp(name, json_commands[i], n) == 0 && (name[n] == ' ' || name[n] == 0)) return true;
+    }
+    return false;
+}
 
 int main(int argc, char **argv)
 {
     static opts o;
-    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
-        fputs(usage_line, argc < 2 ? stderr : stdout);
-        fputs(usage_commands, argc < 2 ? stderr : stdout);
-        return argc < 2 ? EXIT_USAGE : 0;
+    if (argc < 2) {
+        print_help(stderr, NULL, NULL);
+        return EXIT_USAGE;
     }
     if (parse_opts(argc, argv, &o) != 0) return usage(NULL);
+    if (o.help) {
+        print_help(stdout, o.num_pos > 0 ? o.pos[0] : NULL, o.num_pos > 1 ? o.pos[1] : NULL);
+        return 0;
+    }
     if (o.num_pos == 0) return usage(NULL);
     bool known = false;
     for (size_t i = 0; commands[i]; i++) known |= strcmp(commands[i], o.pos[0]) == 0;
     if (!known) return usage("unknown command");
+    if (o.json && !json_supported(&o)) return usage("--json is not supported by this command");
+    g_json = o.json != 0;
     if (o.partition == NULL) o.partition = getenv("ARCA_PARTITION");
-    const char *sock = o.socket ? o.socket : getenv("ARCA_SOCKET");
-    if (sock == NULL || sock[0] == 0) sock = "/run/arca/arcad.sock";
     atexit(wipe_pin);
 
-    arca_status st = arca_client_connect(sock, 0, &g_client);
+    int rc = load_config(&o);
+    if (rc) return rc;
+    char msg[ARCA_CLIENT_MSG_LEN];
+    msg[0] = 0;
+    arca_status st = arca_client_open(&g_cfg, &g_client, msg, sizeof(msg));
     if (st != ARCA_OK) {
-        fprintf(stderr, "kms-client: cannot connect to %s: %s\n", sock,
-                st == ARCA_ERR_IO ? strerror(errno) : arca_status_message(st));
+        char line[ARCA_CLIENT_MSG_LEN + ARCA_CLIENT_PATH_MAX + 64];
+        /* The library's message may already say where it could not connect. */
+        if (strncmp(msg, "cannot connect to ", 18) == 0)
+            snprintf(line, sizeof(line), "%s", msg);
+        else
+            snprintf(line, sizeof(line), "cannot connect to %s: %s", g_cfg.address,
+                     msg[0] ? msg : arca_status_message(st));
+        report_error(arca_status_name(st), line);
         return EXIT_CONNECT;
     }
-    int rc = run(&o);
+    rc = run(&o);
     arca_client_close(g_client);
     g_client = NULL;
     return rc;

@@ -12,6 +12,7 @@
  *   OCALL_STORE_GET       1 KiB          1 MiB + 16   (status, u32 len, value)
  *   OCALL_STORE_COMMIT    8 MiB          64
  *   OCALL_STORE_SCAN      2 KiB          4 MiB
+ *   OCALL_CONN_CLOSED     8              (none: a notification)
  *
  * STORE_COMMIT's 8 MiB bounds a whole transaction, so a commit of many
  * large values must be split by the caller; a scan reply is bounded by
@@ -35,16 +36,18 @@ typedef struct frame_caps {
     uint16_t type;
     size_t request;
     size_t reply;
+    bool notification; /* no reply exists; the REPLY flag does not decode */
 } frame_caps;
 
 static const frame_caps caps[] = {
-    {ARCA_ECALL_START, 64 * KIB, 4 * KIB},
-    {ARCA_ECALL_CONNECTION, 1 * KIB, 64},
-    {ARCA_ECALL_SHUTDOWN, 0, 16},
-    {ARCA_ECALL_STATUS, 16, 4 * KIB},
-    {ARCA_OCALL_STORE_GET, 1 * KIB, 1 * MIB + 16},
-    {ARCA_OCALL_STORE_COMMIT, 8 * MIB, 64},
-    {ARCA_OCALL_STORE_SCAN, 2 * KIB, 4 * MIB},
+    {ARCA_ECALL_START, 64 * KIB, 4 * KIB, false},
+    {ARCA_ECALL_CONNECTION, 1 * KIB, 64, false},
+    {ARCA_ECALL_SHUTDOWN, 0, 16, false},
+    {ARCA_ECALL_STATUS, 16, 4 * KIB, false},
+    {ARCA_OCALL_STORE_GET, 1 * KIB, 1 * MIB + 16, false},
+    {ARCA_OCALL_STORE_COMMIT, 8 * MIB, 64, false},
+    {ARCA_OCALL_STORE_SCAN, 2 * KIB, 4 * MIB, false},
+    {ARCA_OCALL_CONN_CLOSED, 8, 0, true},
 };
 
 static const frame_caps *caps_of(uint16_t type)
@@ -61,11 +64,18 @@ size_t arca_frame_cap(uint16_t type, bool reply)
     return reply ? c->reply : c->request;
 }
 
+bool arca_frame_is_notification(uint16_t type)
+{
+    const frame_caps *c = caps_of(type);
+    return c != NULL && c->notification;
+}
+
 static arca_status validate(const arca_frame_header *h)
 {
     const frame_caps *c = caps_of(h->type);
     ARCA_ENSURE(c != NULL, ARCA_ERR_FRAME_TYPE);
     ARCA_ENSURE((h->flags & ~ARCA_FRAME_REPLY) == 0, ARCA_ERR_DECODE);
+    ARCA_ENSURE(!(c->notification && (h->flags & ARCA_FRAME_REPLY) != 0), ARCA_ERR_DECODE);
     size_t cap = (h->flags & ARCA_FRAME_REPLY) != 0 ? c->reply : c->request;
     ARCA_ENSURE(h->payload_len <= cap, ARCA_ERR_FRAME_SIZE);
     return ARCA_OK;
@@ -256,6 +266,27 @@ out:
     free(payload);
     close_fd(&passed);
     return st;
+}
+
+/* ---- connection closed -------------------------------------------- */
+
+void arca_conn_closed_encode(uint64_t conn_id, uint8_t out[ARCA_CONN_CLOSED_LEN])
+{
+    arca_builder b;
+    arca_builder_init_fixed(&b, out, ARCA_CONN_CLOSED_LEN);
+    (void)!arca_builder_add_u64(&b, conn_id); /* exactly fits */
+}
+
+arca_status arca_conn_closed_decode(const uint8_t *p, size_t len, uint64_t *out_conn_id)
+{
+    ARCA_ENSURE(out_conn_id != NULL && (p != NULL || len == 0), ARCA_ERR_ARGS);
+    arca_cursor c;
+    uint64_t id;
+    arca_cursor_init(&c, p, len);
+    ARCA_GUARD(arca_cursor_get_u64(&c, &id));
+    ARCA_GUARD(arca_cursor_finish(&c));
+    *out_conn_id = id;
+    return ARCA_OK;
 }
 
 /* ---- start parameters ---------------------------------------------- */

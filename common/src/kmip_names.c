@@ -13,7 +13,13 @@ typedef struct name_entry {
 #define ENTRY_(name, value, text) {value, text},
 
 static const name_entry tag_names[] = {ARCA_KMIP_TAGS(ENTRY_)};
-static const name_entry op_names[] = {ARCA_KMIP_OPERATIONS(ENTRY_)};
+static const name_entry op_names[] = {ARCA_KMIP_OPERATIONS(ENTRY_){ARCA_KMIP_OP_ARCA_CALL, "Arca Call"}};
+/* Arca's vendor tags: named for messages, but not attribute names (so not
+ * in tag_names, which arca_kmip_tag_by_name searches). */
+static const name_entry vendor_tag_names[] = {
+    {ARCA_KMIP_TAG_ARCA_REQUEST, "Arca Request"},
+    {ARCA_KMIP_TAG_ARCA_RESPONSE, "Arca Response"},
+};
 static const name_entry reason_names[] = {ARCA_KMIP_REASONS(ENTRY_)};
 
 #undef ENTRY_
@@ -37,6 +43,7 @@ static const char *lookup(const name_entry *table, size_t num, uint32_t value)
 
 const char *arca_kmip_tag_name(uint32_t tag)
 {
+    if (tag >= ARCA_KMIP_TAG_ARCA_FIRST && tag <= ARCA_KMIP_TAG_ARCA_LAST) return LOOKUP(vendor_tag_names, tag);
     return LOOKUP(tag_names, tag);
 }
 

@@ -27,6 +27,11 @@ typedef enum field {
     F_VALUE,     /* u32 */
     F_DATA,      /* u32-prefixed, <= DATA_MAX */
     F_SIG,       /* u32-prefixed, <= DATA_MAX */
+    F_NAME,      /* u16-prefixed, <= IDENTITY_NAME_MAX, no NUL */
+    F_PARTS,     /* data: u16-prefixed, <= PARTITIONS_MAX, no NUL */
+    F_CA,        /* data: u32-prefixed, <= CLIENT_CA_MAX */
+    F_NONCE,     /* data: u32-prefixed, <= NONCE_MAX */
+    F_VALUE64,   /* u64 */
 } field;
 
 #define MAX_FIELDS 5
@@ -62,6 +67,12 @@ static const op_desc ops[ARCA_LP_OP_MAX + 1] = {
     [ARCA_LP_RANDOM] = {"RANDOM", ARCA_LP_SHAPE_BYTES, {F_VALUE}},
     [ARCA_LP_AUDIT_VERIFY] = {"AUDIT_VERIFY", ARCA_LP_SHAPE_U64, {F_END}},
     [ARCA_LP_STATUS] = {"STATUS", ARCA_LP_SHAPE_PAIRS, {F_END}},
+    [ARCA_LP_INITIALISE_DOMAIN] = {"INITIALISE_DOMAIN", ARCA_LP_SHAPE_EMPTY, {F_PIN, F_CA}},
+    [ARCA_LP_IDENTITY_PUT] = {"IDENTITY_PUT", ARCA_LP_SHAPE_EMPTY, {F_NAME, F_VALUE, F_PARTS}},
+    [ARCA_LP_IDENTITY_REMOVE] = {"IDENTITY_REMOVE", ARCA_LP_SHAPE_EMPTY, {F_NAME}},
+    [ARCA_LP_IDENTITY_LIST] = {"IDENTITY_LIST", ARCA_LP_SHAPE_IDENTITIES, {F_END}},
+    [ARCA_LP_ATTEST] = {"ATTEST", ARCA_LP_SHAPE_BYTES, {F_NONCE}},
+    [ARCA_LP_AUDIT_READ] = {"AUDIT_READ", ARCA_LP_SHAPE_RECORDS, {F_VALUE64, F_VALUE}},
 };
 
 static const op_desc *op_lookup(uint16_t op)
@@ -162,6 +173,18 @@ static arca_status encode_field(arca_builder *b, uint8_t f, const arca_lp_reques
         return add_bytes32(b, &r->data, ARCA_LP_DATA_MAX);
     case F_SIG:
         return add_bytes32(b, &r->sig, ARCA_LP_DATA_MAX);
+    case F_NAME:
+        ARCA_ENSURE(!has_nul(&r->name), ARCA_ERR_ARGS);
+        return add_bytes16(b, &r->name, ARCA_LP_IDENTITY_NAME_MAX);
+    case F_PARTS:
+        ARCA_ENSURE(!has_nul(&r->data), ARCA_ERR_ARGS);
+        return add_bytes16(b, &r->data, ARCA_LP_PARTITIONS_MAX);
+    case F_CA:
+        return add_bytes32(b, &r->data, ARCA_LP_CLIENT_CA_MAX);
+    case F_NONCE:
+        return add_bytes32(b, &r->data, ARCA_LP_NONCE_MAX);
+    case F_VALUE64:
+        return arca_builder_add_u64(b, r->value64);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -171,6 +194,7 @@ arca_status arca_lp_request_encode(const arca_lp_request *req, arca_builder *b)
 {
     const op_desc *d = op_lookup(req->op);
     ARCA_ENSURE(d != NULL, ARCA_ERR_ARGS);
+    if (req->op == ARCA_LP_AUDIT_READ) ARCA_ENSURE(req->value <= ARCA_LP_AUDIT_READ_MAX, ARCA_ERR_TOO_LARGE);
     ARCA_GUARD(arca_builder_add_u16(b, ARCA_LP_VERSION));
     ARCA_GUARD(arca_builder_add_u16(b, req->op));
     for (size_t i = 0; i < MAX_FIELDS && d->fields[i] != F_END; i++) ARCA_GUARD(encode_field(b, d->fields[i], req));
@@ -265,6 +289,16 @@ static arca_status decode_field(arca_cursor *c, uint8_t f, arca_lp_request *r)
         return get_bytes32(c, ARCA_LP_DATA_MAX, &r->data);
     case F_SIG:
         return get_bytes32(c, ARCA_LP_DATA_MAX, &r->sig);
+    case F_NAME:
+        return get_bytes16(c, ARCA_LP_IDENTITY_NAME_MAX, true, &r->name);
+    case F_PARTS:
+        return get_bytes16(c, ARCA_LP_PARTITIONS_MAX, true, &r->data);
+    case F_CA:
+        return get_bytes32(c, ARCA_LP_CLIENT_CA_MAX, &r->data);
+    case F_NONCE:
+        return get_bytes32(c, ARCA_LP_NONCE_MAX, &r->data);
+    case F_VALUE64:
+        return arca_cursor_get_u64(c, &r->value64);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -283,6 +317,7 @@ arca_status arca_lp_request_decode(arca_cursor *c, arca_lp_request *out)
     for (size_t i = 0; i < MAX_FIELDS && d->fields[i] != F_END; i++) ARCA_GUARD(decode_field(c, d->fields[i], out));
     if (op == ARCA_LP_FIND) ARCA_ENSURE(out->value <= ARCA_LP_FIND_MAX, ARCA_ERR_TOO_LARGE);
     if (op == ARCA_LP_RANDOM) ARCA_ENSURE(out->value <= ARCA_LP_DATA_MAX, ARCA_ERR_TOO_LARGE);
+    if (op == ARCA_LP_AUDIT_READ) ARCA_ENSURE(out->value <= ARCA_LP_AUDIT_READ_MAX, ARCA_ERR_TOO_LARGE);
     return arca_cursor_finish(c);
 }
 
@@ -302,16 +337,86 @@ arca_status arca_lp_response_error(arca_builder *b, arca_status st, const char *
     return arca_builder_add_u16_prefixed(b, message, n);
 }
 
+/* ---- list items ---- */
+
+static arca_status get_text16(arca_cursor *c, arca_lp_bytes *out)
+{
+    arca_cursor sub;
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(c, &sub));
+    out->data = sub.len ? sub.data : NULL;
+    out->len = sub.len;
+    return ARCA_OK;
+}
+
+arca_status arca_lp_identity_next(arca_cursor *list, arca_lp_identity *out)
+{
+    memset(out, 0, sizeof(*out));
+    ARCA_GUARD(get_bytes16(list, ARCA_LP_IDENTITY_NAME_MAX, true, &out->name));
+    ARCA_GUARD(arca_cursor_get_u32(list, &out->roles));
+    return get_bytes16(list, ARCA_LP_PARTITIONS_MAX, true, &out->partitions);
+}
+
+arca_status arca_lp_record_next(arca_cursor *list, arca_lp_record *out)
+{
+    memset(out, 0, sizeof(*out));
+    ARCA_GUARD(arca_cursor_get_u64(list, &out->seq));
+    ARCA_GUARD(arca_cursor_get_u64(list, &out->time_ms));
+    ARCA_GUARD(get_text16(list, &out->actor));
+    ARCA_GUARD(get_text16(list, &out->event));
+    ARCA_GUARD(arca_cursor_get_u32(list, &out->status));
+    ARCA_GUARD(get_text16(list, &out->object));
+    return get_text16(list, &out->detail);
+}
+
+arca_status arca_lp_identity_add(arca_builder *b, const arca_lp_identity *item)
+{
+    ARCA_GUARD(add_bytes16(b, &item->name, ARCA_LP_IDENTITY_NAME_MAX));
+    ARCA_GUARD(arca_builder_add_u32(b, item->roles));
+    return add_bytes16(b, &item->partitions, ARCA_LP_PARTITIONS_MAX);
+}
+
+arca_status arca_lp_record_add(arca_builder *b, const arca_lp_record *item)
+{
+    ARCA_GUARD(arca_builder_add_u64(b, item->seq));
+    ARCA_GUARD(arca_builder_add_u64(b, item->time_ms));
+    ARCA_GUARD(add_bytes16(b, &item->actor, UINT16_MAX));
+    ARCA_GUARD(add_bytes16(b, &item->event, UINT16_MAX));
+    ARCA_GUARD(arca_builder_add_u32(b, item->status));
+    ARCA_GUARD(add_bytes16(b, &item->object, UINT16_MAX));
+    return add_bytes16(b, &item->detail, UINT16_MAX);
+}
+
+static uint32_t list_cap(arca_lp_shape shape)
+{
+    switch (shape) {
+    case ARCA_LP_SHAPE_IDS:
+        return ARCA_LP_FIND_MAX;
+    case ARCA_LP_SHAPE_IDENTITIES:
+        return ARCA_LP_IDENTITIES_MAX;
+    case ARCA_LP_SHAPE_RECORDS:
+        return ARCA_LP_AUDIT_READ_MAX;
+    default:
+        return 65536u;
+    }
+}
+
 static arca_status check_list(arca_cursor *c, arca_lp_shape shape, arca_lp_response *out)
 {
     uint32_t num;
     ARCA_GUARD(arca_cursor_get_u32(c, &num));
-    uint32_t cap = shape == ARCA_LP_SHAPE_IDS ? ARCA_LP_FIND_MAX : 65536u;
-    ARCA_ENSURE(num <= cap, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(num <= list_cap(shape), ARCA_ERR_TOO_LARGE);
     arca_cursor items = *c;
     for (uint32_t i = 0; i < num; i++) {
         arca_cursor sub;
+        arca_lp_identity ident;
+        arca_lp_record rec;
         switch (shape) {
+        case ARCA_LP_SHAPE_IDENTITIES:
+            ARCA_GUARD(arca_lp_identity_next(c, &ident));
+            break;
+        case ARCA_LP_SHAPE_RECORDS:
+            ARCA_GUARD(arca_lp_record_next(c, &rec));
+            break;
         case ARCA_LP_SHAPE_IDS:
             ARCA_GUARD(arca_cursor_skip(c, ARCA_LP_ID_LEN));
             break;
@@ -365,6 +470,8 @@ arca_status arca_lp_response_decode(arca_cursor *c, uint16_t op, arca_lp_respons
     case ARCA_LP_SHAPE_IDS:
     case ARCA_LP_SHAPE_NAMES:
     case ARCA_LP_SHAPE_PAIRS:
+    case ARCA_LP_SHAPE_IDENTITIES:
+    case ARCA_LP_SHAPE_RECORDS:
         ARCA_GUARD(check_list(c, shape, out));
         break;
     default:

@@ -66,6 +66,8 @@ static const status_text texts[] = {
     S(ARCA_ERR_ATTEST_INSECURE, "dev or debug evidence refused by policy"),
     S(ARCA_ERR_ATTEST_MEASUREMENT, "attested measurement is not the expected one"),
     S(ARCA_ERR_OBJECT_STATE, "the object's lifecycle state does not permit this operation"),
+    S(ARCA_ERR_CERT_UNTRUSTED, "client certificate not issued by the client CA"),
+    S(ARCA_ERR_IDENTITY_UNKNOWN, "client identity not registered"),
 };
 
 #undef S

@@ -2,6 +2,7 @@
  * and written only through the store ops; everything read back from the
  * store is hostile until its MAC and chain links check. */
 #include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -13,6 +14,8 @@
 
 #include "arca/builder.h"
 #include "arca/cursor.h"
+#include "arca/hex.h"
+#include "arca/local_proto.h"
 #include "arca/log.h"
 #include "arca/secret.h"
 #include "audit.h"
@@ -139,7 +142,7 @@ static arca_status record_build(const arca_audit *a, uint64_t seq, const arca_au
     ARCA_GUARD_OUT(arca_builder_add_u32(&b, (uint32_t)ev->status));
     ARCA_GUARD_OUT(arca_builder_add_bytes(&b, ev->object_id != NULL ? ev->object_id : zero_id, ARCA_OBJECT_ID_LEN));
     ARCA_GUARD_OUT(add_text(&b, ev->partition));
-    ARCA_GUARD_OUT(add_text(&b, ev->actor));
+    ARCA_GUARD_OUT(add_text(&b, ev->actor != NULL ? ev->actor : ev->actor_buf[0] != '\0' ? ev->actor_buf : NULL));
     ARCA_GUARD_OUT(add_text(&b, ev->detail));
     ARCA_GUARD_OUT(arca_builder_add_bytes(&b, a->head_hash, AUDIT_HASH_LEN));
     ARCA_GUARD_OUT(arca_builder_reserve(&b, AUDIT_MAC_LEN, &mac));
@@ -282,14 +285,26 @@ uint64_t arca_audit_count(arca_audit *a)
     return n;
 }
 
-static arca_status chain_broken(uint64_t seq, const char *why)
+typedef struct why_buf {
+    char *p;
+    size_t len;
+} why_buf;
+
+static arca_status chain_broken(why_buf *w, uint64_t seq, const char *why)
 {
     ARCA_ERROR("audit: chain broken at seq %llu: %s", (unsigned long long)seq, why);
+    if (w->len > 0) snprintf(w->p, w->len, "audit record %llu: %s", (unsigned long long)seq, why);
     return ARCA_ERR_INTEGRITY;
 }
 
 arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records)
 {
+    return arca_audit_verify_why(a, out_records, NULL, 0);
+}
+
+arca_status arca_audit_verify_why(arca_audit *a, uint64_t *out_records, char *why, size_t why_len)
+{
+    why_buf w = {why, why != NULL ? why_len : 0};
     arca_status st = ARCA_OK;
     uint64_t head_seq, expect = 1;
     uint8_t head_hash[AUDIT_HASH_LEN];
@@ -301,6 +316,7 @@ arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records)
     bool done = false;
 
     ARCA_ENSURE(a != NULL, ARCA_ERR_ARGS);
+    if (w.len > 0) w.p[0] = '\0';
     /* Snapshot the head; records appended meanwhile are not checked. */
     ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
     head_seq = a->head_seq;
@@ -317,19 +333,19 @@ arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records)
             uint8_t k8[8];
             seq_key(expect, k8);
             if (e[i].key_len != 8 || memcmp(e[i].key, k8, 8) != 0) {
-                st = chain_broken(expect, "record missing or out of order");
+                st = chain_broken(&w, expect, "record missing or out of order");
                 goto out;
             }
             if (e[i].val == NULL || record_parse(a, e[i].val, e[i].val_len, &r) != ARCA_OK) {
-                st = chain_broken(expect, "record does not authenticate");
+                st = chain_broken(&w, expect, "record does not authenticate");
                 goto out;
             }
             if (r.seq != expect) {
-                st = chain_broken(expect, "sequence number does not match its position");
+                st = chain_broken(&w, expect, "sequence number does not match its position");
                 goto out;
             }
             if (CRYPTO_memcmp(r.prev_hash, prev, AUDIT_HASH_LEN) != 0) {
-                st = chain_broken(expect, "link to the previous record broken");
+                st = chain_broken(&w, expect, "link to the previous record broken");
                 goto out;
             }
             ARCA_GUARD_OUT(hash_compute(a, e[i].val, e[i].val_len, prev));
@@ -346,11 +362,169 @@ arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records)
     /* The stored chain must reach the head this enclave knows: a truncated
      * tail is as much an edit as a changed record. */
     if (expect != head_seq + 1 || (head_seq > 0 && CRYPTO_memcmp(prev, head_hash, AUDIT_HASH_LEN) != 0)) {
-        st = chain_broken(expect, "chain ends before the known head");
+        st = chain_broken(&w, expect, "chain ends before the known head");
         goto out;
     }
     if (out_records != NULL) *out_records = head_seq;
 out:
     arca_store_entries_free(e, num);
+    return st;
+}
+
+const char *arca_audit_op_name(uint16_t op)
+{
+    static const char *const names[] = {
+        [ARCA_AUDIT_INITIALISE] = "INITIALISE",
+        [ARCA_AUDIT_PARTITION_CREATE] = "PARTITION_CREATE",
+        [ARCA_AUDIT_LOGIN] = "LOGIN",
+        [ARCA_AUDIT_LOGIN_FAILED] = "LOGIN_FAILED",
+        [ARCA_AUDIT_PIN_CHANGE] = "PIN_CHANGE",
+        [ARCA_AUDIT_GENERATE] = "GENERATE",
+        [ARCA_AUDIT_GENERATE_PAIR] = "GENERATE_PAIR",
+        [ARCA_AUDIT_IMPORT] = "IMPORT",
+        [ARCA_AUDIT_SET_ATTRIBUTES] = "SET_ATTRIBUTES",
+        [ARCA_AUDIT_DESTROY] = "DESTROY",
+        [ARCA_AUDIT_ROTATE] = "ROTATE",
+        [ARCA_AUDIT_SIGN] = "SIGN",
+        [ARCA_AUDIT_VERIFY] = "VERIFY",
+        [ARCA_AUDIT_ENCRYPT] = "ENCRYPT",
+        [ARCA_AUDIT_DECRYPT] = "DECRYPT",
+        [ARCA_AUDIT_WRAP] = "WRAP",
+        [ARCA_AUDIT_UNWRAP] = "UNWRAP",
+        [ARCA_AUDIT_DERIVE] = "DERIVE",
+        [ARCA_AUDIT_GET_VALUE] = "GET_VALUE",
+        [ARCA_AUDIT_ACTIVATE] = "ACTIVATE",
+        [ARCA_AUDIT_REVOKE] = "REVOKE",
+        [ARCA_AUDIT_CONNECTION_REFUSED] = "CONNECTION_REFUSED",
+        [ARCA_AUDIT_IDENTITY_PUT] = "IDENTITY_PUT",
+        [ARCA_AUDIT_IDENTITY_REMOVE] = "IDENTITY_REMOVE",
+    };
+    _Static_assert(sizeof(names) / sizeof(names[0]) == ARCA_AUDIT_OP_MAX + 1, "audit op name table incomplete");
+    if (op == 0 || op > ARCA_AUDIT_OP_MAX || names[op] == NULL) return "UNKNOWN";
+    return names[op];
+}
+
+/* Fields of one authenticated record (borrowed from the stored bytes). */
+typedef struct record_fields {
+    uint64_t seq, time_ms;
+    uint16_t op;
+    uint32_t status;
+    const uint8_t *object_id;
+    arca_cursor partition, actor, detail;
+} record_fields;
+
+static arca_status record_fields_get(const uint8_t *rec, size_t len, record_fields *f)
+{
+    arca_cursor c;
+    uint16_t format;
+    arca_cursor_init(&c, rec, len);
+    ARCA_GUARD(arca_cursor_get_u16(&c, &format));
+    ARCA_GUARD(arca_cursor_get_u64(&c, &f->seq));
+    ARCA_GUARD(arca_cursor_get_u64(&c, &f->time_ms));
+    ARCA_GUARD(arca_cursor_get_u16(&c, &f->op));
+    ARCA_GUARD(arca_cursor_get_u32(&c, &f->status));
+    ARCA_GUARD(arca_cursor_get_bytes(&c, ARCA_OBJECT_ID_LEN, &f->object_id));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, &f->partition));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, &f->actor));
+    return arca_cursor_get_u16_prefixed(&c, &f->detail);
+}
+
+/* One RECORDS item for an authenticated record into out. */
+static arca_status record_item(const record_fields *f, arca_builder *out)
+{
+    static const uint8_t zero_id[ARCA_OBJECT_ID_LEN];
+    char object[2 * ARCA_OBJECT_ID_LEN + 1] = "";
+    char detail[2 * AUDIT_TEXT_MAX + 32];
+    const char *event = arca_audit_op_name(f->op);
+    arca_lp_record item;
+
+    if (memcmp(f->object_id, zero_id, ARCA_OBJECT_ID_LEN) != 0) arca_hex(f->object_id, ARCA_OBJECT_ID_LEN, object);
+    if (f->partition.len > 0) {
+        snprintf(detail, sizeof(detail), "partition %.*s%s%.*s", (int)f->partition.len,
+                 (const char *)f->partition.data, f->detail.len > 0 ? "; " : "", (int)f->detail.len,
+                 (const char *)f->detail.data);
+    } else {
+        snprintf(detail, sizeof(detail), "%.*s", (int)f->detail.len, (const char *)f->detail.data);
+    }
+    memset(&item, 0, sizeof(item));
+    item.seq = f->seq;
+    item.time_ms = f->time_ms;
+    item.actor.data = f->actor.data;
+    item.actor.len = f->actor.len;
+    item.event.data = (const uint8_t *)event;
+    item.event.len = strlen(event);
+    item.status = f->status;
+    item.object.data = (const uint8_t *)object;
+    item.object.len = strlen(object);
+    item.detail.data = (const uint8_t *)detail;
+    item.detail.len = strlen(detail);
+    return arca_lp_record_add(out, &item);
+}
+
+arca_status arca_audit_read(arca_audit *a, uint64_t from_seq, uint32_t max, size_t max_bytes, arca_builder *out)
+{
+    arca_status st = ARCA_OK;
+    uint64_t head_seq, next;
+    uint8_t after[8];
+    size_t after_len = 0;
+    arca_store_entry *e = NULL;
+    size_t num = 0, count_at, body_start;
+    uint32_t count = 0;
+    arca_builder item;
+    bool item_init = false, done = false;
+
+    ARCA_ENSURE(a != NULL && out != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    head_seq = a->head_seq;
+    pthread_mutex_unlock(&a->lock);
+
+    body_start = out->len;
+    count_at = out->len;
+    ARCA_GUARD(arca_builder_add_u32(out, 0));
+    ARCA_GUARD_OUT(arca_builder_init(&item, 256, 4 * AUDIT_TEXT_MAX + 256));
+    item_init = true;
+    next = from_seq == 0 ? 1 : from_seq;
+    if (next > 1) {
+        seq_key(next - 1, after);
+        after_len = 8;
+    }
+    while (!done && count < max && next <= head_seq) {
+        ARCA_GUARD_OUT(a->store->scan(a->store->ctx, ARCA_DB_AUDIT, NULL, 0, after_len ? after : NULL, after_len,
+                                      AUDIT_PAGE, true, false, &e, &num));
+        if (num == 0) break;
+        for (size_t i = 0; i < num && count < max && next <= head_seq; i++) {
+            audit_record r;
+            record_fields f;
+            uint8_t k8[8];
+            seq_key(next, k8);
+            if (e[i].key_len != 8 || memcmp(e[i].key, k8, 8) != 0 || e[i].val == NULL ||
+                record_parse(a, e[i].val, e[i].val_len, &r) != ARCA_OK || r.seq != next ||
+                record_fields_get(e[i].val, e[i].val_len, &f) != ARCA_OK) {
+                ARCA_ERROR("audit: record %llu missing or does not authenticate", (unsigned long long)next);
+                st = ARCA_ERR_INTEGRITY;
+                goto out;
+            }
+            item.len = 0;
+            ARCA_GUARD_OUT(record_item(&f, &item));
+            ARCA_GUARD_OUT(item.error);
+            if (out->len - body_start + item.len > max_bytes) {
+                done = true;
+                break;
+            }
+            ARCA_GUARD_OUT(arca_builder_add_bytes(out, item.data, item.len));
+            count++;
+            next++;
+        }
+        if (num < AUDIT_PAGE) done = true;
+        else memcpy(after, e[num - 1].key, 8);
+        after_len = 8;
+        arca_store_entries_free(e, num);
+        e = NULL;
+        num = 0;
+    }
+    st = arca_builder_patch_u32(out, count_at, count);
+out:
+    arca_store_entries_free(e, num);
+    if (item_init) arca_builder_cleanup(&item);
     return st;
 }

@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "arca/builder.h"
 #include "arca/kms.h"
 #include "arca/sealing.h"
 #include "arca/status.h"
@@ -43,14 +44,22 @@ typedef enum arca_audit_op {
     ARCA_AUDIT_GET_VALUE, /* an export of an extractable, non-sensitive value */
     ARCA_AUDIT_ACTIVATE,  /* lifecycle: Pre-Active -> Active */
     ARCA_AUDIT_REVOKE,    /* lifecycle: -> Deactivated or Compromised */
+    ARCA_AUDIT_CONNECTION_REFUSED, /* a client refused at the handshake; actor = CN (if any), detail = reason */
+    ARCA_AUDIT_IDENTITY_PUT,       /* client identity added or changed; detail = name, roles, partitions */
+    ARCA_AUDIT_IDENTITY_REMOVE,    /* detail = name */
+    ARCA_AUDIT_OP_MAX = ARCA_AUDIT_IDENTITY_REMOVE,
 } arca_audit_op;
+
+/* "LOGIN", "CONNECTION_REFUSED", ...; "UNKNOWN" for other values. */
+const char *arca_audit_op_name(uint16_t op);
 
 typedef struct arca_audit_event {
     uint16_t op;       /* arca_audit_op */
     arca_status status; /* outcome */
     const uint8_t *object_id; /* [16] or NULL */
     const char *partition;    /* may be NULL */
-    const char *actor;        /* role/identity text, may be NULL */
+    const char *actor;        /* role/identity text, may be NULL: then actor_buf */
+    char actor_buf[96];       /* "identity/role" as kms_audit_event_init formats it */
     const char *detail;       /* short text (mechanism name...), never secret; may be NULL */
 } arca_audit_event;
 
@@ -71,6 +80,18 @@ void arca_audit_end(arca_audit *a, arca_status commit_status);
 ARCA_MUST_CHECK arca_status arca_audit_append(arca_audit *a, const arca_audit_event *ev);
 /* Verify the whole stored chain (scanning in pages). */
 ARCA_MUST_CHECK arca_status arca_audit_verify(arca_audit *a, uint64_t *out_records);
+/* The same; on ARCA_ERR_INTEGRITY why (if why_len > 0; NUL-terminated)
+ * says "audit record N: <what failed>", else "". */
+ARCA_MUST_CHECK arca_status arca_audit_verify_why(arca_audit *a, uint64_t *out_records, char *why, size_t why_len);
+/* Append the local-protocol RECORDS body (u32 count, items as
+ * arca_lp_record_add) for up to max records with seq >= from_seq (only up
+ * to the head this enclave knows), stopping early before the body would
+ * pass max_bytes. Each record's MAC and position are checked
+ * (ARCA_ERR_INTEGRITY naming the record in the log); the chain links are
+ * arca_audit_verify's. The record's partition is reported at the front
+ * of detail ("partition P; detail"). */
+ARCA_MUST_CHECK arca_status arca_audit_read(arca_audit *a, uint64_t from_seq, uint32_t max, size_t max_bytes,
+                                            arca_builder *out);
 uint64_t arca_audit_count(arca_audit *a);
 
 #endif

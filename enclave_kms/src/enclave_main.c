@@ -5,12 +5,14 @@
  * Launched by arcad with one end of the host channel. Locks itself down,
  * waits for ARCA_ECALL_START, establishes its own identity from its image
  * and the signature structure, opens the sealing backend and the keystore
- * (storage through OCALLs), installs the seccomp allow-list and then
- * serves client connections that arcad hands over. See docs/channel.md. */
+ * (storage through OCALLs), generates its TLS key and RA-TLS certificate,
+ * installs the seccomp allow-list and then serves client connections that
+ * arcad hands over (TLS terminated here). See docs/channel.md. */
 #include <errno.h>
 #include <fcntl.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
+#include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
@@ -29,6 +31,7 @@
 #include "host_channel.h"
 #include "isolation.h"
 #include "request.h"
+#include "tls_server.h"
 
 #define SECMEM_CAP (1024ull * 1024 * 1024) /* until START tells the cache budget */
 #define IMAGE_MAX (512u * 1024 * 1024)
@@ -40,6 +43,7 @@ typedef struct enclave {
     arca_kms *kms;
     arca_enclave_identity identity;
     arca_request_ctx req_ctx;
+    arca_tls_server *tls;
     arca_conn_mgr *conns;
     /* the START request, owned by the start thread */
     uint32_t start_id;
@@ -145,11 +149,23 @@ static arca_status start(enclave *e, bool *out_initialised_platform)
     e->req_ctx.sealing_mode = arca_sealing_mode(e->sealing);
     e->req_ctx.sealing_insecure = arca_sealing_is_insecure(e->sealing);
     e->req_ctx.identity = &e->identity;
-    ARCA_GUARD_OUT(arca_conn_mgr_new(&e->req_ctx, p.max_connections, &e->conns));
 
     /* Load what OpenSSL would otherwise load lazily from files. */
     OPENSSL_init_crypto(OPENSSL_INIT_LOAD_CONFIG | OPENSSL_INIT_ADD_ALL_CIPHERS | OPENSSL_INIT_ADD_ALL_DIGESTS,
                         NULL);
+    OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
+
+    /* The TLS key is born here, in secret memory, and its RA-TLS
+     * certificate carries this enclave's evidence. */
+    st = arca_tls_server_new(e->sealing, &e->tls);
+    if (st != ARCA_OK) {
+        ARCA_ERROR("start: cannot set up the TLS server: %s", arca_status_name(st));
+        goto out;
+    }
+    e->req_ctx.tls = e->tls;
+    ARCA_INFO("start: TLS 1.3 server ready (RA-TLS certificate, CN %s)", ARCA_TLS_SERVER_CN);
+    ARCA_GUARD_OUT(
+        arca_conn_mgr_new(&e->req_ctx, p.max_connections, arca_host_channel_on_conn_closed, e->hc, &e->conns));
     uint8_t warm[16];
     if (RAND_bytes(warm, sizeof(warm)) != 1) {
         st = ARCA_ERR_CRYPTO;
@@ -323,6 +339,7 @@ int main(int argc, char **argv)
 
     /* Wake and wait for connection workers (their OCALLs now fail). */
     arca_conn_mgr_free(e.conns);
+    arca_tls_server_free(e.tls);
     arca_kms_free(e.kms);
     arca_sealing_free(e.sealing);
     arca_host_channel_free(e.hc);

@@ -313,6 +313,7 @@ arca_status arca_host_channel_process(arca_host_channel *hc, const arca_frame_he
     case ARCA_OCALL_STORE_GET:
     case ARCA_OCALL_STORE_COMMIT:
     case ARCA_OCALL_STORE_SCAN:
+    case ARCA_OCALL_CONN_CLOSED:
     default:
         st = refuse(hc, h, state, ARCA_ERR_FRAME_STATE);
         break;
@@ -575,6 +576,33 @@ arca_status arca_host_channel_call(arca_host_channel *hc, uint16_t type, const u
     free(p->payload);
     free(p);
     return st;
+}
+
+/* ---- notifications ---- */
+
+arca_status arca_host_channel_notify_closed(arca_host_channel *hc, uint64_t conn_id)
+{
+    ARCA_ENSURE(hc != NULL, ARCA_ERR_ARGS);
+    uint8_t payload[ARCA_CONN_CLOSED_LEN];
+    arca_conn_closed_encode(conn_id, payload);
+    pthread_mutex_lock(&hc->mu);
+    bool broken = hc->broken;
+    /* A request id from the OCALL counter, for log lines only: no reply
+     * will carry it. */
+    uint32_t id = hc->next_id++;
+    if (hc->next_id == 0) hc->next_id = 1;
+    pthread_mutex_unlock(&hc->mu);
+    ARCA_ENSURE(!broken, ARCA_ERR_CHANNEL);
+    return send_frame(hc, ARCA_OCALL_CONN_CLOSED, 0, id, payload, sizeof(payload)) == ARCA_OK ? ARCA_OK
+                                                                                             : ARCA_ERR_CHANNEL;
+}
+
+void arca_host_channel_on_conn_closed(void *hc, uint64_t conn_id)
+{
+    arca_status st = arca_host_channel_notify_closed(hc, conn_id);
+    if (st != ARCA_OK)
+        ARCA_DEBUG("host channel: cannot report connection %llu closed: %s", (unsigned long long)conn_id,
+                   arca_status_name(st));
 }
 
 /* A host status for a store OCALL: only "done" and "not found" mean

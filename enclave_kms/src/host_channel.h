@@ -103,6 +103,15 @@ ARCA_MUST_CHECK arca_status arca_host_channel_call(arca_host_channel *hc, uint16
                                                    size_t req_len, uint32_t *out_status, uint8_t **out_body,
                                                    size_t *out_body_len);
 
+/* Tell arcad that connection conn_id is finished (ARCA_OCALL_CONN_CLOSED,
+ * a notification: arcad sends no reply, so nothing waits). Thread-safe.
+ * ARCA_ERR_CHANNEL when the channel is broken or the send fails (the
+ * enclave is going away; arcad forgets all counts when it restarts it). */
+ARCA_MUST_CHECK arca_status arca_host_channel_notify_closed(arca_host_channel *hc, uint64_t conn_id);
+/* The same as an arca_conn_closed_fn (connection.h) with ctx = the
+ * channel: failures are logged at DEBUG and otherwise ignored. */
+void arca_host_channel_on_conn_closed(void *hc, uint64_t conn_id);
+
 /* The OCALL store proxy: arca_store_ops whose calls go over this channel.
  * Replies are decoded with the store codec; a host status other than
  * ARCA_OK (and ARCA_ERR_NOT_FOUND for get) becomes ARCA_ERR_STORE. */

@@ -10,10 +10,11 @@
 #include <time.h>
 
 #include "arca/cursor.h"
+#include "arca/local_proto.h"
 #include "arca/secret.h"
 
 #define MAX_BATCH_ITEMS 64u
-#define ITEM_MAX_LEN ARCA_TTLV_DEFAULT_MAX_MESSAGE
+#define ITEM_MAX_LEN ARCA_KMIP_WIRE_MAX
 #define ERROR_ITEM_RESERVE 512u /* room an error item needs at most */
 
 typedef struct op_entry {
@@ -92,6 +93,8 @@ static const reason_row reasons[] = {
     {ARCA_ERR_PIN_INVALID, R(PERMISSION_DENIED), 0, 0},
     {ARCA_ERR_NOT_LOGGED_IN, R(PERMISSION_DENIED), 0, 0},
     {ARCA_ERR_PERMISSION, R(PERMISSION_DENIED), 0, 0},
+    {ARCA_ERR_CERT_UNTRUSTED, R(AUTHENTICATION_NOT_SUCCESSFUL), 0, 0},
+    {ARCA_ERR_IDENTITY_UNKNOWN, R(AUTHENTICATION_NOT_SUCCESSFUL), 0, 0},
     {ARCA_ERR_KEY_SIZE, R(INVALID_FIELD), 0, R(INVALID_ATTRIBUTE_VALUE)},
     {ARCA_ERR_KEY_TYPE, R(INVALID_FIELD), 0, R(INVALID_OBJECT_TYPE)},
     {ARCA_ERR_MECHANISM, R(CRYPTOGRAPHIC_FAILURE), 0, R(UNSUPPORTED_CRYPTOGRAPHIC_PARAMETERS)},
@@ -455,7 +458,9 @@ out:
 /* Authentication / Credential (Username and Password: username = partition
  * name, password = user PIN). Used only when the session is not logged in
  * yet; a session that is logged in keeps its login (the TLS identity will
- * select it later). */
+ * select it later). A credential that does not log in is answered with
+ * Result Reason Authentication Not Successful (KMIP's reason for a failed
+ * message-header Authentication). */
 static arca_status authenticate(kmip_ctx *c, const arca_ttlv_node *header)
 {
     arca_status st = ARCA_OK;
@@ -488,18 +493,18 @@ static arca_status authenticate(kmip_ctx *c, const arca_ttlv_node *header)
                          "Username and Password credential: Username and Password must be text");
     }
     if (pass == NULL) {
-        return kmip_fail(c, ARCA_ERR_PERMISSION, ARCA_KMIP_REASON_PERMISSION_DENIED,
+        return kmip_fail(c, ARCA_ERR_PERMISSION, ARCA_KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
                          "authentication failed: a Password (the partition's user PIN) is required");
     }
     if (arca_ttlv_get_text_cstr(user, name, sizeof(name)) != ARCA_OK ||
         arca_ttlv_get_text_cstr(pass, pin, sizeof(pin)) != ARCA_OK) {
-        st = kmip_fail(c, ARCA_ERR_PERMISSION, ARCA_KMIP_REASON_PERMISSION_DENIED,
+        st = kmip_fail(c, ARCA_ERR_PERMISSION, ARCA_KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL,
                        "authentication failed: username or password too long");
         goto out;
     }
     st = arca_kms_login(c->kms, c->sess, name, ARCA_ROLE_USER, pin);
     if (st != ARCA_OK) {
-        st = kmip_fail(c, st, ARCA_KMIP_REASON_PERMISSION_DENIED, "authentication failed: %s",
+        st = kmip_fail(c, st, ARCA_KMIP_REASON_AUTHENTICATION_NOT_SUCCESSFUL, "authentication failed: %s",
                        arca_status_message(st));
     }
 out:
@@ -509,12 +514,43 @@ out:
 
 /* ---- The handler ------------------------------------------------------- */
 
-static kmip_op_fn find_op(uint32_t op)
+/* Arca Call is dispatched here and not through ops[]: Query lists ops[],
+ * and a standard client (PyKMIP) cannot decode an extension Operation
+ * value in a Query response. Arca's own clients know the operation. */
+static kmip_op_fn find_op(const kmip_ctx *c, uint32_t op)
 {
+    if (op == ARCA_KMIP_OP_ARCA_CALL) return c->rctx != NULL ? kmip_op_arca_call : NULL;
     for (size_t i = 0; i < NUM_OPS; i++) {
         if (ops[i].op == op) return ops[i].fn;
     }
     return NULL;
+}
+
+/* ---- Arca Call: one local-protocol request ----------------------------- */
+
+arca_status kmip_op_arca_call(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out)
+{
+    arca_status st;
+    const arca_ttlv_node *rq = NULL;
+    arca_builder inner = {0};
+
+    ARCA_ENSURE(c->rctx != NULL, ARCA_ERR_UNSUPPORTED);
+    st = arca_ttlv_child(p, ARCA_KMIP_TAG_ARCA_REQUEST, ARCA_TTLV_BYTE_STRING, &rq);
+    if (st != ARCA_OK || p->num_children != 1) {
+        return kmip_fail(c, ARCA_ERR_DECODE, ARCA_KMIP_REASON_INVALID_MESSAGE,
+                         "Arca Call: the Request Payload must hold exactly one Arca Request byte string");
+    }
+    /* The inner answer may carry key bytes and plaintext. A malformed
+     * inner request still gets its local-protocol error response (the
+     * inner status is the answer); only NOMEM leaves nothing to send. */
+    ARCA_GUARD(arca_builder_init_secret(&inner, 256, ARCA_LP_FRAME_MAX));
+    st = arca_request_handle(c->rctx, c->sess, rq->data, rq->len, &inner);
+    if (st == ARCA_ERR_NOMEM) goto out;
+    st = inner.error;
+    if (st == ARCA_OK) st = arca_ttlv_add_bytes(out, ARCA_KMIP_TAG_ARCA_RESPONSE, inner.data, inner.len);
+out:
+    arca_builder_cleanup(&inner);
+    return st;
 }
 
 /* Run one batch item into items. Returns the item's status (for the
@@ -551,7 +587,7 @@ static arca_status run_item(kmip_ctx *c, const arca_ttlv_node *it, arca_builder 
     }
     ir.have_op = true;
     ir.op = opn->u32;
-    fn = find_op(ir.op);
+    fn = find_op(c, ir.op);
     if (fn == NULL) {
         st = kmip_fail(c, ARCA_ERR_UNSUPPORTED, ARCA_KMIP_REASON_OPERATION_NOT_SUPPORTED,
                        "operation 0x%08x (%s) is not supported by Arca", (unsigned)ir.op,
@@ -580,8 +616,8 @@ write:
     return st;
 }
 
-arca_status arca_kmip_handle(arca_kms *kms, arca_kms_session *sess, const uint8_t *req, size_t req_len,
-                             arca_builder *resp)
+static arca_status handle(arca_kms *kms, const arca_request_ctx *rctx, arca_kms_session *sess,
+                          const arca_ttlv_limits *limits, const uint8_t *req, size_t req_len, arca_builder *resp)
 {
     arca_status st;
     kmip_ctx c;
@@ -598,12 +634,13 @@ arca_status arca_kmip_handle(arca_kms *kms, arca_kms_session *sess, const uint8_
     memset(&c, 0, sizeof(c));
     c.kms = kms;
     c.sess = sess;
+    c.rctx = rctx;
     c.major = supported[0].major;
     c.minor = supported[0].minor;
     peek_version(req, req_len, &c);
 
     arca_cursor_init(&cur, req, req_len);
-    st = arca_ttlv_decode(&cur, NULL, &tree);
+    st = arca_ttlv_decode(&cur, limits, &tree);
     if (st != ARCA_OK) {
         return message_error(resp, &c, NULL, ARCA_KMIP_REASON_INVALID_MESSAGE,
                              st == ARCA_ERR_TOO_LARGE ? "message exceeds a size, depth or item limit"
@@ -673,4 +710,28 @@ out:
     arca_builder_cleanup(&items);
     arca_ttlv_free(tree);
     return st;
+}
+
+arca_status arca_kmip_handle(arca_kms *kms, arca_kms_session *sess, const uint8_t *req, size_t req_len,
+                             arca_builder *resp)
+{
+    return handle(kms, NULL, sess, NULL, req, req_len, resp);
+}
+
+arca_status arca_kmip_handle_ctx(const arca_request_ctx *ctx, arca_kms_session *sess, const uint8_t *req,
+                                 size_t req_len, arca_builder *resp)
+{
+    static const arca_ttlv_limits wire = {.max_message_len = ARCA_KMIP_WIRE_MAX};
+    ARCA_ENSURE(ctx != NULL && ctx->kms != NULL, ARCA_ERR_ARGS);
+    return handle(ctx->kms, ctx, sess, &wire, req, req_len, resp);
+}
+
+arca_status arca_kmip_framing_error(arca_builder *resp, const char *msg)
+{
+    kmip_ctx c;
+    ARCA_ENSURE(resp != NULL && msg != NULL, ARCA_ERR_ARGS);
+    memset(&c, 0, sizeof(c));
+    c.major = supported[0].major;
+    c.minor = supported[0].minor;
+    return message_error(resp, &c, NULL, ARCA_KMIP_REASON_INVALID_MESSAGE, msg);
 }

@@ -771,15 +771,33 @@ arca_status kmip_op_derive_key(kmip_ctx *c, const arca_ttlv_node *p, arca_builde
         m.type = CKM_HKDF_DERIVE;
     } else if (method == ARCA_KMIP_DERIVE_NIST800_108_C) {
         m.type = CKM_SP800_108_COUNTER_KDF;
+    } else if (method == ARCA_KMIP_DERIVE_ASYMMETRIC_KEY) {
+        m.type = CKM_ECDH1_DERIVE;
     }
-    if (m.type == 0 || m.hash == 0) {
+    if (m.type == 0 || (m.type != CKM_ECDH1_DERIVE && m.hash == 0)) {
         return kmip_fail(c, ARCA_ERR_MECHANISM, kmip_reason_for(c, ARCA_ERR_MECHANISM),
-                         "Derive Key: Derivation Method HKDF or NIST800-108-C with SHA-256/384/512");
+                         "Derive Key: Derivation Method HKDF or NIST800-108-C with SHA-256/384/512, "
+                         "or Asymmetric Key (ECDH)");
     }
-    /* HKDF: Salt and Derivation Data (info). SP 800-108: Salt (label) and
-     * Derivation Data (context). */
-    ARCA_GUARD(kmip_opt_bytes(c, dp, ARCA_KMIP_TAG_SALT, &m.salt, &m.salt_bytes_len, NULL));
-    ARCA_GUARD(kmip_opt_bytes(c, dp, ARCA_KMIP_TAG_DERIVATION_DATA, &m.info, &m.info_len, NULL));
+    if (m.type == CKM_ECDH1_DERIVE) {
+        /* Asymmetric Key: the base is our EC private key, Derivation Data
+         * the other party's public key (uncompressed point or SPKI DER);
+         * the key is the raw shared secret Z (its trailing bytes when a
+         * shorter length is asked for, as PKCS#11's CKD_NULL). */
+        bool have_peer = false;
+        m.hash = 0;
+        ARCA_GUARD(kmip_opt_bytes(c, dp, ARCA_KMIP_TAG_DERIVATION_DATA, &m.public_data, &m.public_data_len,
+                                  &have_peer));
+        if (!have_peer || m.public_data_len == 0) {
+            return kmip_fail(c, ARCA_ERR_MECHANISM_PARAM, ARCA_KMIP_REASON_INVALID_FIELD,
+                             "Derive Key by Asymmetric Key needs the peer's public key as Derivation Data");
+        }
+    } else {
+        /* HKDF: Salt and Derivation Data (info). SP 800-108: Salt (label)
+         * and Derivation Data (context). */
+        ARCA_GUARD(kmip_opt_bytes(c, dp, ARCA_KMIP_TAG_SALT, &m.salt, &m.salt_bytes_len, NULL));
+        ARCA_GUARD(kmip_opt_bytes(c, dp, ARCA_KMIP_TAG_DERIVATION_DATA, &m.info, &m.info_len, NULL));
+    }
     ARCA_GUARD(attrs_of(c, p, ARCA_KMIP_TAG_TEMPLATE_ATTRIBUTE, ARCA_KMIP_TAG_ATTRIBUTES, &list));
     ARCA_GUARD(kmip_spec_parse(c, &list, false, &spec));
     if (!spec.has_alg || !spec.has_len || spec.len <= 0 || spec.len % 8 != 0) {

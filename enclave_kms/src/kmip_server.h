@@ -34,6 +34,7 @@
 #include "arca/kms.h"
 #include "arca/status.h"
 #include "arca/ttlv.h"
+#include "request.h"
 
 /* Handle one KMIP Request Message (req, req_len: the whole TTLV message,
  * borrowed; it may hold key material, so the caller keeps it in secret
@@ -51,6 +52,24 @@
 ARCA_MUST_CHECK arca_status arca_kmip_handle(arca_kms *kms, arca_kms_session *sess, const uint8_t *req,
                                              size_t req_len, arca_builder *resp);
 
+/* The same for a client connection of arca-enclave: the request context
+ * (borrowed) also enables the vendor operation Arca Call
+ * (ARCA_KMIP_OP_ARCA_CALL), which runs one local-protocol request through
+ * arca_request_handle on sess; and messages may be up to
+ * ARCA_KMIP_WIRE_MAX bytes (arca_kmip_handle: the TTLV default, 1 MiB).
+ * Through arca_kmip_handle an Arca Call is answered Operation Not
+ * Supported. resp should allow ARCA_KMIP_WIRE_MAX bytes. Failures as
+ * arca_kmip_handle; ARCA_ERR_ARGS also for a ctx without a keystore. */
+ARCA_MUST_CHECK arca_status arca_kmip_handle_ctx(const arca_request_ctx *ctx, arca_kms_session *sess,
+                                                 const uint8_t *req, size_t req_len, arca_builder *resp);
+
+/* A Response Message for a message whose framing was refused before it
+ * was read (wrong tag or type in the TTLV header, a length over the cap):
+ * one batch item, Operation Failed / Invalid Message with msg (never a
+ * secret), protocol version 2.1 (nothing of the request was read).
+ * ARCA_ERR_ARGS for NULL; the builder's status. */
+ARCA_MUST_CHECK arca_status arca_kmip_framing_error(arca_builder *resp, const char *msg);
+
 /* ---- Internal to kmip_*.c --------------------------------------------- */
 
 #define KMIP_MSG_MAX 200u
@@ -61,6 +80,7 @@ ARCA_MUST_CHECK arca_status arca_kmip_handle(arca_kms *kms, arca_kms_session *se
 typedef struct kmip_ctx {
     arca_kms *kms;
     arca_kms_session *sess;
+    const arca_request_ctx *rctx; /* NULL: no Arca Call (arca_kmip_handle) */
     uint32_t major, minor; /* the version the response uses */
     /* Set by an operation that fails with a specific reason; 0 = derive
      * the reason from the returned status. */
@@ -237,6 +257,7 @@ ARCA_MUST_CHECK arca_status kmip_obj_bool(kmip_ctx *c, const arca_object_id *id,
 arca_status kmip_op_discover_versions(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_query(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_rng_retrieve(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
+arca_status kmip_op_arca_call(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_create(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_create_key_pair(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);
 arca_status kmip_op_register(kmip_ctx *c, const arca_ttlv_node *p, arca_builder *out);

@@ -155,12 +155,7 @@ arca_status arca_kms_random(arca_kms *kms, arca_kms_session *sess, size_t len, a
     return arca_crypto_random(len, out);
 }
 
-arca_status arca_kms_audit_verify(arca_kms *kms, arca_kms_session *sess, uint64_t *out_records)
-{
-    ARCA_ENSURE(kms != NULL && sess != NULL && out_records != NULL, ARCA_ERR_ARGS);
-    ARCA_ENSURE(sess->role != ARCA_ROLE_NONE, ARCA_ERR_NOT_LOGGED_IN);
-    return arca_audit_verify(kms->audit, out_records);
-}
+/* arca_kms_audit_verify and arca_kms_audit_read: identity.c (audit access rules). */
 
 void arca_kms_get_stats(arca_kms *kms, arca_kms_stats *out)
 {

@@ -10,6 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
 
 #include "arca/builder.h"
@@ -195,6 +196,14 @@ typedef struct kms_partition {
     kms_pin user_pin;
 } kms_partition;
 
+/* ---- client identities (identity.c) ------------------------------------ */
+
+typedef struct kms_identity {
+    char name[ARCA_IDENTITY_NAME_MAX + 1];
+    uint32_t roles;
+    char partitions[ARCA_IDENTITY_PARTITIONS_MAX + 1];
+} kms_identity;
+
 /* ---- the keystore ------------------------------------------------------ */
 
 #define KMS_SESSION_OBJECTS_MAX 1024u
@@ -214,6 +223,13 @@ struct arca_kms {
     kms_pin admin_pin;
     kms_partition *partitions;
     size_t num_partitions;
+    /* Client CA and identities (ARCA_DB_STATE "identities"), under state_mu. */
+    uint8_t *client_ca_der;
+    size_t client_ca_len;
+    X509 *client_ca;
+    kms_identity *identities; /* sorted by name */
+    size_t num_identities;
+    uint64_t identities_version;
     /* Serialises lifecycle writes to token objects (create, change,
      * destroy, rotate), so that version bumps and index updates of one
      * object never interleave. Key use does not take it. */
@@ -227,12 +243,45 @@ struct arca_kms_session {
     char partition_name[ARCA_PARTITION_NAME_MAX + 1];
     kms_object *objects; /* session objects, each holding one reference */
     size_t num_objects;
+    /* Peer (arca_kms_session_set_peer): the certificate's CN; the
+     * certificate and chain are kept for arca_kms_initialise_domain. */
+    bool has_peer;
+    char identity[ARCA_IDENTITY_NAME_MAX + 1];
+    X509 *peer_cert;
+    STACK_OF(X509) *peer_chain;
+    uint8_t binding[ARCA_CHANNEL_BINDING_MAX];
+    size_t binding_len;
+    char verify_failure[160]; /* last audit verification failure */
 };
+
+typedef struct kms_txn kms_txn;
 
 /* partition.c */
 ARCA_MUST_CHECK arca_status kms_state_load(arca_kms *kms);
 void kms_state_cleanup(arca_kms *kms);
 const char *kms_role_name(arca_role r);
+/* State blobs (ARCA_DB_STATE, sealed with purpose STATE, AAD = key; the
+ * sealed header's object id is derived from the key). put: seal pt and add
+ * the PUT to t. unseal: ARCA_ERR_INTEGRITY (logged) if the blob fails. */
+ARCA_MUST_CHECK arca_status kms_state_put(arca_kms *kms, kms_txn *t, const char *key, uint64_t version,
+                                          const uint8_t *pt, size_t pt_len);
+ARCA_MUST_CHECK arca_status kms_state_unseal(arca_kms *kms, const char *key, const uint8_t *blob, size_t blob_len,
+                                             uint64_t *out_version, arca_secret *out_pt);
+/* Add the sealed appliance record to t. */
+ARCA_MUST_CHECK arca_status kms_appliance_put(arca_kms *kms, kms_txn *t, uint64_t version, bool initialised,
+                                              uint32_t next_id, const kms_pin *admin);
+/* identity.c: load the "identities" blob at open (absent: none); free. */
+ARCA_MUST_CHECK arca_status kms_identities_load(arca_kms *kms);
+void kms_identities_cleanup(arca_kms *kms);
+/* Called with state_mu held: the identity of a peer session may log in
+ * with role on partition (NULL for admin). ARCA_OK for sessions without a
+ * peer; ARCA_ERR_IDENTITY_UNKNOWN when removed; ARCA_ERR_PERMISSION when
+ * its roles / partitions do not allow it. */
+ARCA_MUST_CHECK arca_status kms_identity_may_login(arca_kms *kms, const arca_kms_session *sess, arca_role role,
+                                                   const char *partition);
+/* Called with state_mu held: the session's identity is registered with
+ * role bit `role`. */
+bool kms_identity_has_role(arca_kms *kms, const arca_kms_session *sess, uint32_t role);
 
 /* Collected store ops of one commit, with the buffers they point to. */
 #define KMS_TXN_MAX_OPS 96u

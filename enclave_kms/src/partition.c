@@ -60,8 +60,7 @@ static void partition_key(uint32_t id, char out[32])
     snprintf(out, 32, PARTITION_PREFIX "%08x", id);
 }
 
-/* Seal pt for key and add the PUT to t. */
-static arca_status state_put(arca_kms *kms, kms_txn *t, const char *key, uint64_t version, const uint8_t *pt,
+arca_status kms_state_put(arca_kms *kms, kms_txn *t, const char *key, uint64_t version, const uint8_t *pt,
                              size_t pt_len)
 {
     arca_blob_meta meta;
@@ -80,7 +79,7 @@ static arca_status state_put(arca_kms *kms, kms_txn *t, const char *key, uint64_
     return kms_txn_add(t, ARCA_STORE_PUT, ARCA_DB_STATE, buf, key_len, buf + key_len, blob_len, buf);
 }
 
-static arca_status state_unseal(arca_kms *kms, const char *key, const uint8_t *blob, size_t blob_len,
+arca_status kms_state_unseal(arca_kms *kms, const char *key, const uint8_t *blob, size_t blob_len,
                                 uint64_t *out_version, arca_secret *out_pt)
 {
     arca_blob_meta expect, meta = {0};
@@ -145,13 +144,13 @@ static arca_status partition_put(arca_kms *kms, kms_txn *t, const kms_partition 
     ARCA_GUARD(arca_builder_init(&b, 256, 4096));
     ARCA_GUARD_OUT(partition_encode(p, &b));
     ARCA_GUARD_OUT(b.error);
-    st = state_put(kms, t, key, p->version, b.data, b.len);
+    st = kms_state_put(kms, t, key, p->version, b.data, b.len);
 out:
     arca_builder_cleanup(&b);
     return st;
 }
 
-static arca_status appliance_put(arca_kms *kms, kms_txn *t, uint64_t version, bool initialised, uint32_t next_id,
+arca_status kms_appliance_put(arca_kms *kms, kms_txn *t, uint64_t version, bool initialised, uint32_t next_id,
                                  const kms_pin *admin)
 {
     arca_status st;
@@ -159,7 +158,7 @@ static arca_status appliance_put(arca_kms *kms, kms_txn *t, uint64_t version, bo
     ARCA_GUARD(arca_builder_init(&b, 128, 1024));
     ARCA_GUARD_OUT(appliance_encode(kms, initialised, next_id, admin, &b));
     ARCA_GUARD_OUT(b.error);
-    st = state_put(kms, t, APPLIANCE_KEY, version, b.data, b.len);
+    st = kms_state_put(kms, t, APPLIANCE_KEY, version, b.data, b.len);
 out:
     arca_builder_cleanup(&b);
     return st;
@@ -189,7 +188,7 @@ static arca_status load_partitions(arca_kms *kms)
             }
             memcpy(key, e[i].key, e[i].key_len);
             key[e[i].key_len] = '\0';
-            st = state_unseal(kms, key, e[i].val, e[i].val_len, &version, &pt);
+            st = kms_state_unseal(kms, key, e[i].val, e[i].val_len, &version, &pt);
             if (st == ARCA_OK) st = partition_decode(pt.data, pt.len, &p);
             arca_secret_free(&pt);
             if (st == ARCA_ERR_DECODE) st = ARCA_ERR_INTEGRITY;
@@ -235,7 +234,7 @@ arca_status kms_state_load(arca_kms *kms)
         return ARCA_OK;
     }
     ARCA_GUARD(st);
-    ARCA_GUARD_OUT(state_unseal(kms, APPLIANCE_KEY, val, val_len, &kms->appliance_version, &pt));
+    ARCA_GUARD_OUT(kms_state_unseal(kms, APPLIANCE_KEY, val, val_len, &kms->appliance_version, &pt));
     arca_cursor_init(&c, pt.data, pt.len);
     st = arca_cursor_get_u16(&c, &fmt);
     if (st == ARCA_OK && fmt != STATE_FORMAT) st = ARCA_ERR_DECODE;
@@ -246,6 +245,7 @@ arca_status kms_state_load(arca_kms *kms)
     ARCA_ENSURE_OUT(st == ARCA_OK, ARCA_ERR_INTEGRITY);
     kms->initialised = init == 1;
     ARCA_GUARD_OUT(load_partitions(kms));
+    ARCA_GUARD_OUT(kms_identities_load(kms));
 out:
     arca_secret_free(&pt);
     free(val);
@@ -259,6 +259,7 @@ void kms_state_cleanup(arca_kms *kms)
     kms->partitions = NULL;
     kms->num_partitions = 0;
     arca_wipe(&kms->admin_pin, sizeof(kms->admin_pin));
+    kms_identities_cleanup(kms);
 }
 
 static kms_partition *partition_by_name(arca_kms *kms, const char *name)
@@ -295,8 +296,11 @@ arca_status arca_kms_initialise(arca_kms *kms, arca_kms_session *sess, const cha
     kms_txn_init(&t);
     pthread_mutex_lock(&kms->state_mu);
     ARCA_ENSURE_OUT(!kms->initialised, ARCA_ERR_ALREADY_INITIALISED);
+    /* A client over TLS initialises with a client CA
+     * (arca_kms_initialise_domain): without one nobody could connect. */
+    ARCA_ENSURE_OUT(!sess->has_peer, ARCA_ERR_PERMISSION);
     ARCA_GUARD_OUT(kms_pin_set(&pin, kms->pin_cost, admin_pin));
-    ARCA_GUARD_OUT(appliance_put(kms, &t, kms->appliance_version + 1, true, kms->next_partition_id, &pin));
+    ARCA_GUARD_OUT(kms_appliance_put(kms, &t, kms->appliance_version + 1, true, kms->next_partition_id, &pin));
     kms_audit_event_init(&ev, sess, ARCA_AUDIT_INITIALISE, ARCA_OK, NULL, NULL);
     ev.actor = "admin";
     ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
@@ -347,7 +351,7 @@ arca_status arca_kms_partition_create(arca_kms *kms, arca_kms_session *sess, con
     ARCA_GUARD_OUT(kms_pin_set(&p.so_pin, kms->pin_cost, so_pin));
     ARCA_GUARD_OUT(kms_pin_set(&p.user_pin, kms->pin_cost, user_pin));
     ARCA_GUARD_OUT(partition_put(kms, &t, &p));
-    ARCA_GUARD_OUT(appliance_put(kms, &t, kms->appliance_version + 1, true, p.id + 1, &kms->admin_pin));
+    ARCA_GUARD_OUT(kms_appliance_put(kms, &t, kms->appliance_version + 1, true, p.id + 1, &kms->admin_pin));
     kms_audit_event_init(&ev, sess, ARCA_AUDIT_PARTITION_CREATE, ARCA_OK, NULL, NULL);
     ev.partition = p.name;
     kms_partition *grown = realloc(kms->partitions, (kms->num_partitions + 1) * sizeof(*grown));
@@ -390,7 +394,7 @@ static arca_status persist_pin_state(arca_kms *kms, arca_kms_session *sess, kms_
         st = partition_put(kms, &t, &np);
         arca_wipe(&np, sizeof(np));
     } else {
-        st = appliance_put(kms, &t, kms->appliance_version + 1, kms->initialised, kms->next_partition_id, admin);
+        st = kms_appliance_put(kms, &t, kms->appliance_version + 1, kms->initialised, kms->next_partition_id, admin);
     }
     if (st == ARCA_OK) st = kms_txn_commit(kms, &t, ev);
     if (st == ARCA_OK) {
@@ -437,6 +441,17 @@ arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *pa
     memset(&who, 0, sizeof(who));
     who.role = role;
     if (p != NULL) memcpy(who.partition_name, p->name, sizeof(who.partition_name));
+    who.has_peer = sess->has_peer;
+    memcpy(who.identity, sess->identity, sizeof(who.identity));
+
+    /* Certificate first: an identity that may not take this role does not
+     * get to try a PIN (and does not count against it). */
+    st = kms_identity_may_login(kms, sess, role, p != NULL ? p->name : NULL);
+    if (st != ARCA_OK) {
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_LOGIN_FAILED, st, NULL,
+                            st == ARCA_ERR_IDENTITY_UNKNOWN ? "identity not registered" : "identity not authorised");
+        goto out;
+    }
 
     /* The admin PIN is not locked out (that would brick the appliance);
      * its failures are counted and audited, and every guess costs a
@@ -540,6 +555,9 @@ void arca_kms_session_free(arca_kms_session *sess)
 {
     if (sess == NULL) return;
     free_session_objects(sess);
+    X509_free(sess->peer_cert);
+    sk_X509_pop_free(sess->peer_chain, X509_free);
+    arca_wipe(sess, sizeof(*sess));
     free(sess);
 }
 

@@ -16,6 +16,12 @@ _Static_assert(ARCA_LP_PIN_MAX == ARCA_PIN_MAX, "PIN cap differs");
 _Static_assert(ARCA_LP_NAME_MAX == ARCA_PARTITION_NAME_MAX, "name cap differs");
 _Static_assert(ARCA_LP_ID_LEN == ARCA_OBJECT_ID_LEN, "object id length differs");
 _Static_assert(sizeof(arca_lp_attr) == sizeof(arca_attr), "arca_lp_attr must mirror arca_attr");
+_Static_assert(ARCA_LP_IDENTITY_NAME_MAX == ARCA_IDENTITY_NAME_MAX, "identity name cap differs");
+_Static_assert(ARCA_LP_PARTITIONS_MAX == ARCA_IDENTITY_PARTITIONS_MAX, "partitions cap differs");
+_Static_assert(ARCA_LP_CLIENT_CA_MAX == ARCA_CLIENT_CA_MAX, "client CA cap differs");
+_Static_assert(ARCA_LP_NONCE_MAX == ARCA_ATTEST_NONCE_MAX, "nonce cap differs");
+_Static_assert(ARCA_LP_AUDIT_READ_MAX == ARCA_AUDIT_READ_MAX, "audit read cap differs");
+_Static_assert(ARCA_LP_IDENTITIES_MAX == ARCA_IDENTITY_MAX, "identity count cap differs");
 
 /* Output cap for byte results (signatures, ciphertext, attribute values). */
 #define RESULT_MAX (ARCA_LP_FRAME_MAX - 64u)
@@ -126,6 +132,29 @@ static arca_status do_single_pin(const arca_request_ctx *ctx, arca_kms_session *
                                                  : arca_kms_init_user_pin(ctx->kms, sess, (const char *)pin.data);
     arca_secret_free(&pin);
     return st;
+}
+
+static arca_status do_initialise_domain(const arca_request_ctx *ctx, arca_kms_session *sess,
+                                       const arca_lp_request *r)
+{
+    arca_secret pin = {0};
+    ARCA_GUARD(pin_copy(&r->pin, &pin));
+    arca_status st = arca_kms_initialise_domain(ctx->kms, sess, (const char *)pin.data, r->data.data, r->data.len);
+    arca_secret_free(&pin);
+    return st;
+}
+
+static arca_status do_identity(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r)
+{
+    char name[ARCA_LP_IDENTITY_NAME_MAX + 1];
+    char parts[ARCA_LP_PARTITIONS_MAX + 1];
+    /* The codec capped both and refused NULs. */
+    if (r->name.len) memcpy(name, r->name.data, r->name.len);
+    name[r->name.len] = 0;
+    if (r->op == ARCA_LP_IDENTITY_REMOVE) return arca_kms_identity_remove(ctx->kms, sess, name);
+    if (r->data.len) memcpy(parts, r->data.data, r->data.len);
+    parts[r->data.len] = 0;
+    return arca_kms_identity_put(ctx->kms, sess, name, r->value, parts);
 }
 
 static void add_pair(arca_builder *b, uint32_t *num, const char *key, const char *value)
@@ -247,6 +276,17 @@ static arca_status run(const arca_request_ctx *ctx, arca_kms_session *sess, cons
         return arca_kms_audit_verify(kms, sess, &res->u64);
     case ARCA_LP_STATUS:
         return ARCA_OK; /* encoded by encode_status */
+    case ARCA_LP_INITIALISE_DOMAIN:
+        return do_initialise_domain(ctx, sess, r);
+    case ARCA_LP_IDENTITY_PUT:
+    case ARCA_LP_IDENTITY_REMOVE:
+        return do_identity(ctx, sess, r);
+    case ARCA_LP_IDENTITY_LIST:
+        return arca_kms_identity_list(kms, sess, &res->bytes);
+    case ARCA_LP_ATTEST:
+        return arca_kms_attest(kms, sess, r->data.data, r->data.len, &res->bytes);
+    case ARCA_LP_AUDIT_READ:
+        return arca_kms_audit_read(kms, sess, r->value64, r->value, &res->bytes);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -292,6 +332,10 @@ static arca_status encode_result(uint16_t op, const result *res, arca_builder *r
         return encode_names(&res->bytes, resp);
     case ARCA_LP_SHAPE_U64:
         return arca_builder_add_u64(resp, res->u64);
+    case ARCA_LP_SHAPE_IDENTITIES:
+    case ARCA_LP_SHAPE_RECORDS:
+        /* The keystore wrote the whole body (count and items). */
+        return arca_builder_add_bytes(resp, res->bytes.data, res->bytes.len);
     case ARCA_LP_SHAPE_PAIRS: /* STATUS: handled by encode_status */
     default:
         return ARCA_ERR_INTERNAL;
@@ -338,7 +382,12 @@ arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *s
     if (op_st == ARCA_OK && res.bytes.error != ARCA_OK) op_st = res.bytes.error;
     ARCA_DEBUG("request: %s -> %s", arca_lp_op_name(r->op), arca_status_name(op_st));
     if (op_st != ARCA_OK) {
-        st = arca_lp_response_error(resp, op_st, NULL);
+        /* A broken audit chain names the record; other errors use the
+         * status's own message. */
+        const char *msg = NULL;
+        if (r->op == ARCA_LP_AUDIT_VERIFY && arca_kms_audit_verify_failure(sess)[0] != '\0')
+            msg = arca_kms_audit_verify_failure(sess);
+        st = arca_lp_response_error(resp, op_st, msg);
     } else {
         st = encode_result(r->op, &res, resp);
         if (st != ARCA_OK) st = restart_with_error(resp, st);

@@ -21,6 +21,10 @@ typedef struct arca_request_ctx {
     const char *sealing_mode; /* "dev", "tpm" */
     bool sealing_insecure;
     const arca_enclave_identity *identity; /* may be NULL */
+    /* The TLS server that client connections are terminated with
+     * (tls_server.h; connection.c). NULL: arca_conn_serve refuses every
+     * connection. Not used by arca_request_handle. */
+    struct arca_tls_server *tls;
 } arca_request_ctx;
 
 /* Handle one request payload and write the response payload into resp (an

@@ -1,6 +1,7 @@
 /* Store transactions of the keystore: the ops of one lifecycle change,
  * committed together with its audit record (all or nothing, durable before
  * the caller answers), and the audit helpers for key use. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -60,7 +61,12 @@ void kms_audit_event_init(arca_audit_event *ev, const arca_kms_session *sess, ui
     ev->status = outcome;
     ev->object_id = id != NULL ? id->b : NULL;
     ev->partition = sess != NULL && sess->partition_name[0] != '\0' ? sess->partition_name : NULL;
-    ev->actor = sess != NULL ? kms_role_name(sess->role) : NULL;
+    ev->actor = NULL;
+    if (sess != NULL && sess->identity[0] != '\0') {
+        snprintf(ev->actor_buf, sizeof(ev->actor_buf), "%s/%s", sess->identity, kms_role_name(sess->role));
+    } else if (sess != NULL) {
+        ev->actor = kms_role_name(sess->role);
+    }
     ev->detail = detail;
 }
 

@@ -1,18 +1,48 @@
-/* libarca-client: the client side of the local request protocol
- * (docs/protocol.md) over arcad's unix socket.
+/* libarca-client: Arca's own client library (docs/client.md).
  *
- * One arca_client is one connection, hence one enclave session (its login
- * state and session objects end with the connection). Not thread-safe: use
- * one client per thread. Every call sends one request and waits for its
- * response, at most the time-out given at connect (default 30 s).
+ * Wire: TLS 1.3, mutual (the client certificate and key of the
+ * configuration), to arca-enclave, which terminates TLS inside the
+ * enclave, either through arcad's unix socket or over TCP (KMIP port
+ * 5696). Every call is one KMIP Request Message (protocol 2.0, one batch
+ * item) carrying the vendor operation "Arca Call", whose payload is one
+ * local-protocol request (docs/protocol.md); the Response Message carries
+ * the local-protocol response.
+ *
+ * Attestation. The server's certificate is an RA-TLS certificate
+ * (arca/ratls.h). arca_client_open verifies its evidence against the
+ * configuration's trust policy BEFORE any application byte is sent; a
+ * mismatch closes the connection and fails with the verifier's status and
+ * message. arca_client_attest asks for fresh evidence bound to a nonce and
+ * to this TLS session (exporter "EXPORTER-arca-attestation").
+ *
+ * Sessions and threads. One arca_client is one TLS connection, hence one
+ * enclave session: its login state and session objects are shared by every
+ * thread that uses it. Calls are serialised by a mutex in the client, so a
+ * client may be shared between threads, but they then wait for each other;
+ * for parallelism open one client per thread (there is no connection pool
+ * of several sessions inside one arca_client).
+ *
+ * Time-out and reconnection. Every call (connecting, the handshake and
+ * the attestation check, a re-login and a retry included) completes or
+ * fails within the configuration's timeout_ms. If the connection breaks,
+ * the next call reconnects (verifying the server's evidence again) and, if
+ * the client was logged in, logs in again with the credentials of the last
+ * successful login (the client keeps that PIN in a buffer that is wiped on
+ * logout, on a later login and at close). A call that fails because the
+ * connection broke under it is retried once on a new connection only if
+ * it is idempotent (find, get attribute, sign, verify, encrypt, decrypt,
+ * random, status, attest, audit read / verify, partition list, identity
+ * list); creations, destructions, rotations, logins and logouts are never
+ * resent: their caller gets ARCA_ERR_IO / ARCA_ERR_CHANNEL /
+ * ARCA_ERR_TIMEOUT and must find out whether they happened.
  *
  * Return values: ARCA_OK, or the enclave's status for the operation (then
  * arca_client_last_message() holds its short message), or a local
  * failure: ARCA_ERR_IO / ARCA_ERR_CHANNEL (connection lost),
  * ARCA_ERR_TIMEOUT, ARCA_ERR_DECODE / ARCA_ERR_TOO_LARGE (a malformed or
- * over-cap response). Outputs are set only on ARCA_OK; byte outputs are
- * malloc'd and owned by the caller (wipe before free when they are
- * secret: arca_client_free_secret). */
+ * over-cap response), the attestation statuses of arca/ratls.h. Outputs
+ * are set only on ARCA_OK; byte outputs are malloc'd and owned by the
+ * caller (wipe before free when they are secret: arca_client_free_secret). */
 #ifndef ARCA_CLIENT_H
 #define ARCA_CLIENT_H
 
@@ -21,6 +51,8 @@
 #include <stdint.h>
 
 #include "arca/local_proto.h"
+#include "arca/ratls.h"
+#include "arca/sealing.h"
 #include "arca/status.h"
 
 typedef struct arca_client arca_client;
@@ -30,24 +62,117 @@ typedef struct arca_client_id {
 } arca_client_id;
 
 #define ARCA_CLIENT_DEFAULT_TIMEOUT_MS 30000
+#define ARCA_CLIENT_TIMEOUT_MAX_MS 3600000
+#define ARCA_CLIENT_PATH_MAX 1024u /* address, cert and key, NUL included */
+/* A message buffer of this size holds every message of this library. */
+#define ARCA_CLIENT_MSG_LEN 512u
+/* Responses are refused before anything is allocated for them when the
+ * KMIP message is larger than this (plan: a local-protocol frame plus the
+ * KMIP envelope). */
+#define ARCA_CLIENT_RESPONSE_MAX (ARCA_LP_FRAME_MAX + 64u * 1024u)
 
-/* Connect to the socket at path. timeout_ms 0 = default. ARCA_ERR_IO
- * (errno is kept) when the socket cannot be reached. */
-ARCA_MUST_CHECK arca_status arca_client_connect(const char *path, int timeout_ms, arca_client **out);
+/* ---- Configuration (docs/client.md) ------------------------------------ */
+
+/* The client configuration file: `key = value` lines, `#` comments, blank
+ * lines ignored, each key at most once:
+ *   address = unix:/path/arcad.sock | HOST:PORT | [IPv6]:PORT   (required)
+ *   cert = client certificate, PEM (required; may hold the chain)
+ *   key = its private key, PEM (required)
+ *   allow_dev_evidence = yes|no (default no)
+ *   allow_debug = yes|no (default no)
+ *   expected_signer = 64 hex digits (SHA-256 of the enclave signer's SPKI)
+ *   expected_measurement = 64 hex digits (SHA-256 of the enclave image)
+ *   min_svn = 0..65535 (default 0)
+ *   timeout_ms = 1..ARCA_CLIENT_TIMEOUT_MAX_MS (default 30000)
+ * Relative cert, key and unix-socket paths are relative to the directory
+ * of the configuration file. */
+typedef struct arca_client_config {
+    char address[ARCA_CLIENT_PATH_MAX]; /* "unix:/abs/path" or "host:port" */
+    char cert[ARCA_CLIENT_PATH_MAX];
+    char key[ARCA_CLIENT_PATH_MAX];
+    bool allow_dev_evidence;
+    bool allow_debug;
+    bool has_expected_signer;
+    uint8_t expected_signer[32];
+    bool has_expected_measurement;
+    uint8_t expected_measurement[32];
+    uint16_t min_svn;
+    int timeout_ms;
+} arca_client_config;
+
+/* The defaults: everything empty / no, timeout ARCA_CLIENT_DEFAULT_TIMEOUT_MS. */
+void arca_client_config_init(arca_client_config *cfg);
+/* Read the file at path into *out (initialised first; written even on
+ * failure). ARCA_ERR_IO when the file cannot be opened or read ("PATH:
+ * cannot open: <strerror>"); ARCA_ERR_CONFIG for everything wrong inside
+ * it, with msg "PATH:LINE: <what>" (or "PATH: <what>" for a missing key):
+ *   "unknown key 'K'", "duplicate key 'K' (first on line N)",
+ *   "expected 'key = value'", "bad hex for K: expected 64 hex digits",
+ *   "bad number for K: 'V'", "value out of range for K: V (allowed A..B)",
+ *   "bad value for K: 'V' (expected yes or no)",
+ *   "bad address: 'V' (expected unix:PATH or HOST:PORT)",
+ *   "empty value for K", "value too long for K", "line too long",
+ *   "K is required".
+ * msg (msg_len > 0) is always NUL-terminated, "" on success. */
+ARCA_MUST_CHECK arca_status arca_client_config_load(const char *path, arca_client_config *out, char *msg,
+                                                    size_t msg_len);
+/* arca_client_config_load of the file named by ARCA_CLIENT_CONF;
+ * ARCA_ERR_CONFIG "ARCA_CLIENT_CONF is not set" when it is unset or empty. */
+ARCA_MUST_CHECK arca_status arca_client_config_from_env(arca_client_config *out, char *msg, size_t msg_len);
+/* The trust policy the configuration asks for. *out borrows from cfg
+ * (expected signer / measurement point into it, NULL when not set). */
+void arca_client_config_policy(const arca_client_config *cfg, arca_ratls_policy *out);
+
+/* ---- Connection --------------------------------------------------------- */
+
+/* Connect to cfg->address, do the TLS 1.3 handshake with cfg's
+ * certificate and key, and verify the server certificate's evidence with
+ * arca_ratls_cert_verify against arca_client_config_policy(cfg). cfg is
+ * copied. On failure nothing is left open, *out is untouched and msg
+ * (msg_len > 0) says why: ARCA_ERR_ARGS (no address / cert / key),
+ * ARCA_ERR_CONFIG (bad address, unreadable or mismatched cert / key),
+ * ARCA_ERR_IO (cannot connect; the message has strerror), ARCA_ERR_TIMEOUT,
+ * ARCA_ERR_CRYPTO (handshake failed: the server refused us or is not TLS
+ * 1.3), the arca_ratls_cert_verify status with its message (the evidence
+ * does not satisfy the policy; nothing was sent). */
+ARCA_MUST_CHECK arca_status arca_client_open(const arca_client_config *cfg, arca_client **out, char *msg,
+                                             size_t msg_len);
+/* Close the connection, wipe the remembered PIN and free. NULL is a no-op. */
 void arca_client_close(arca_client *c);
-/* The enclave's message for the last failed operation ("" if none). */
+/* The message for the last failed call on c ("" if none): the enclave's
+ * message or a local one. Shared by c's threads: valid until c's next call. */
 const char *arca_client_last_message(const arca_client *c);
+/* What the server certificate's evidence said at the last (re)connection. */
+void arca_client_server_claims(const arca_client *c, arca_evidence_claims *out);
 /* Wipe and free a byte output. */
 void arca_client_free_secret(uint8_t *p, size_t len);
+
+/* ---- Domain, identities, sessions --------------------------------------- */
 
 /* Role values as the enclave's arca_role. */
 #define ARCA_CLIENT_ROLE_ADMIN 1
 #define ARCA_CLIENT_ROLE_SO 2
 #define ARCA_CLIENT_ROLE_USER 3
 
+/* Identity roles (bitmask) and limits, as the keystore's. */
+#define ARCA_CLIENT_IDENTITY_ROLE_ADMIN 0x1u
+#define ARCA_CLIENT_IDENTITY_ROLE_OFFICER 0x2u
+#define ARCA_CLIENT_IDENTITY_ROLE_AUDITOR 0x4u
+#define ARCA_CLIENT_IDENTITY_ROLE_USER 0x8u
+#define ARCA_CLIENT_IDENTITY_NAME_MAX 64u
+#define ARCA_CLIENT_PARTITIONS_MAX 1024u
+
+/* Old-style initialisation without a client CA (in-process deployments). */
 ARCA_MUST_CHECK arca_status arca_client_initialise(arca_client *c, const char *admin_pin);
-/* partition NULL for ARCA_CLIENT_ROLE_ADMIN. */
+/* Initialise the domain: admin PIN and the client CA (DER, borrowed); the
+ * caller's certificate must chain to it and its CN becomes the first
+ * identity (all roles, all partitions). */
+ARCA_MUST_CHECK arca_status arca_client_initialise_domain(arca_client *c, const char *admin_pin,
+                                                          const uint8_t *ca_der, size_t ca_len);
+/* partition NULL for ARCA_CLIENT_ROLE_ADMIN. On success the credentials
+ * are remembered (PIN in a wiped buffer) for re-login after a reconnect. */
 ARCA_MUST_CHECK arca_status arca_client_login(arca_client *c, const char *partition, int role, const char *pin);
+/* Also forgets (wipes) the remembered credentials. */
 ARCA_MUST_CHECK arca_status arca_client_logout(arca_client *c);
 ARCA_MUST_CHECK arca_status arca_client_partition_create(arca_client *c, const char *name, const char *so_pin,
                                                          const char *user_pin);
@@ -56,6 +181,23 @@ ARCA_MUST_CHECK arca_status arca_client_partition_create(arca_client *c, const c
 ARCA_MUST_CHECK arca_status arca_client_partition_list(arca_client *c, char ***out_names, size_t *out_num);
 void arca_client_strings_free(char **strings, size_t num);
 ARCA_MUST_CHECK arca_status arca_client_init_user_pin(arca_client *c, const char *new_pin);
+
+/* Register or replace an identity (certificate CN): roles is a mask of
+ * ARCA_CLIENT_IDENTITY_ROLE_*, partitions "*" or comma-separated names. */
+ARCA_MUST_CHECK arca_status arca_client_identity_put(arca_client *c, const char *name, uint32_t roles,
+                                                     const char *partitions);
+ARCA_MUST_CHECK arca_status arca_client_identity_remove(arca_client *c, const char *name);
+
+typedef struct arca_client_identity {
+    char name[ARCA_CLIENT_IDENTITY_NAME_MAX + 1];
+    uint32_t roles;
+    char partitions[ARCA_CLIENT_PARTITIONS_MAX + 1];
+} arca_client_identity;
+
+/* *out: malloc'd array of *out_num identities (free with free()). */
+ARCA_MUST_CHECK arca_status arca_client_identity_list(arca_client *c, arca_client_identity **out, size_t *out_num);
+
+/* ---- Objects and cryptography ------------------------------------------ */
 
 ARCA_MUST_CHECK arca_status arca_client_generate_key(arca_client *c, uint32_t mechanism, const arca_lp_attr *tmpl,
                                                      size_t num, arca_client_id *out_id);
@@ -97,8 +239,41 @@ ARCA_MUST_CHECK arca_status arca_client_derive(arca_client *c, const arca_client
                                                const arca_lp_mechanism *m, const arca_lp_attr *tmpl, size_t num,
                                                arca_client_id *out_id);
 ARCA_MUST_CHECK arca_status arca_client_random(arca_client *c, size_t len, uint8_t **out, size_t *out_len);
+
+/* ---- Audit, status, attestation ---------------------------------------- */
+
 ARCA_MUST_CHECK arca_status arca_client_audit_verify(arca_client *c, uint64_t *out_records);
+
+typedef struct arca_client_audit_record {
+    uint64_t seq;
+    uint64_t time_ms;
+    uint32_t status; /* arca_status of the audited operation */
+    char *actor;     /* NUL-terminated, malloc'd */
+    char *event;
+    char *object; /* object id in hex, or "" */
+    char *detail;
+} arca_client_audit_record;
+
+/* Up to max (1..1024) records from sequence number from_seq on. *out:
+ * malloc'd array, free with arca_client_audit_records_free. */
+ARCA_MUST_CHECK arca_status arca_client_audit_read(arca_client *c, uint64_t from_seq, uint32_t max,
+                                                   arca_client_audit_record **out, size_t *out_num);
+void arca_client_audit_records_free(arca_client_audit_record *records, size_t num);
+
 /* "key: value\n" lines, NUL-terminated, malloc'd. */
 ARCA_MUST_CHECK arca_status arca_client_status(arca_client *c, char **out_text);
+
+/* Fresh attestation: send ATTEST(nonce, 1..64 bytes), verify the evidence
+ * (arca_evidence_verify) against the report data
+ * arca_ratls_fresh_report_data(nonce, this session's TLS exporter) and
+ * apply the configuration's trust policy. *out (the verified claims) is
+ * written only on success. ARCA_ERR_ARGS for a bad nonce length;
+ * ARCA_ERR_ATTEST_BINDING when the evidence is not bound to this nonce and
+ * session; ARCA_ERR_SIGNATURE_INVALID / ARCA_ERR_DECODE from the verifier;
+ * ARCA_ERR_ATTEST_INSECURE, ARCA_ERR_IMAGE_SIGNER,
+ * ARCA_ERR_ATTEST_MEASUREMENT, ARCA_ERR_SVN for a policy mismatch; the
+ * last message names what did not match. */
+ARCA_MUST_CHECK arca_status arca_client_attest(arca_client *c, const uint8_t *nonce, size_t nonce_len,
+                                               arca_evidence_claims *out);
 
 #endif

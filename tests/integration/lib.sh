@@ -1,6 +1,7 @@
 # Shared helpers for the integration tests: each test runs a real arcad and
 # arca-enclave (two processes) in its own temporary state directory and
-# talks to them only through kms-client, the path clients use.
+# talks to them only through kms-client, the path clients use: mutual TLS
+# 1.3 terminated in the enclave, over arcad's unix socket (or TCP).
 set -euo pipefail
 
 : "${ARCA_BUILD_DIR:?ARCA_BUILD_DIR must point at the build directory}"
@@ -9,6 +10,7 @@ BIN_ENCLAVE=$ARCA_BUILD_DIR/enclave_kms/arca-enclave
 BIN_CLIENT=$ARCA_BUILD_DIR/client/kms-client
 BIN_MEMSCAN=$ARCA_BUILD_DIR/tests/memscan
 BIN_STORETOOL=$ARCA_BUILD_DIR/tests/store_tool
+MAKE_PKI=$(cd "$(dirname "${BASH_SOURCE[0]}")/../../deploy" && pwd)/make-pki.sh
 
 T=$(mktemp -d /tmp/arca-it.XXXXXX)
 chmod 0711 "$T" # the enclave may run as another user (enclave_user)
@@ -20,6 +22,8 @@ export ARCA_SO_PIN=so-pin-1234
 export ARCA_PIN=user-pin-1234
 ARCAD_PID=
 ARCAD_LOG=$T/arcad.log
+ARCA_TCP_PORT=
+PKI=$T/pki
 
 cleanup() {
   local rc=$?
@@ -39,7 +43,8 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
 write_conf() { # extra config lines as arguments; an extra line replaces a default of the same key
-  local defaults=("state_dir = $STATE" "listen_socket = $ARCA_SOCKET" "enclave_image = $BIN_ENCLAVE")
+  local defaults=("state_dir = $STATE" "listen_socket = $ARCA_SOCKET" "enclave_image = $BIN_ENCLAVE"
+                  "listen_port = 0")
   {
     for d in "${defaults[@]}"; do
       local k=${d%% =*} skip=
@@ -52,13 +57,21 @@ write_conf() { # extra config lines as arguments; an extra line replaces a defau
 
 arcad_init() { "$BIN_ARCAD" -c "$CONF" init >>"$ARCAD_LOG" 2>&1 || fail "arcad init failed"; }
 
-# Start arcad in the background and wait for its ready line.
+# Start arcad in the background and wait for its ready line
+# ("arcad: ready on <socket> and <addr>:<port> (...)"); the TCP port it
+# listens on (listen_port = 0: the kernel's choice) goes to ARCA_TCP_PORT
+# (empty when TCP is off).
 arcad_start() {
   : >"$ARCAD_LOG.cur"
   "$BIN_ARCAD" -c "$CONF" >"$ARCAD_LOG.cur" 2>&1 &
   ARCAD_PID=$!
   for _ in $(seq 1 200); do
-    if grep -q "arcad: ready" "$ARCAD_LOG.cur"; then cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"; return 0; fi
+    if grep -q "arcad: ready" "$ARCAD_LOG.cur"; then
+      cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"
+      ARCA_TCP_PORT=$(sed -n 's/^.*arcad: ready on .* and [^ ]*:\([0-9][0-9]*\) .*$/\1/p' "$ARCAD_LOG.cur" | tail -n1)
+      export ARCA_TCP_PORT
+      return 0
+    fi
     kill -0 "$ARCAD_PID" 2>/dev/null || { cat "$ARCAD_LOG.cur" >>"$ARCAD_LOG"; fail "arcad exited during start"; }
     sleep 0.05
   done
@@ -77,8 +90,32 @@ arcad_stop() {
 
 enclave_pid() { pgrep -P "$ARCAD_PID" -f arca-enclave | head -n1; }
 
-kc() { "$BIN_CLIENT" "$@"; }
-kcp() { "$BIN_CLIENT" -p "${PARTITION:-p1}" "$@"; }
+# Client configurations (docs/kms-client.md): the operator's admin identity
+# (every role, every partition) and an application identity arca-client
+# (role user, partition p1 once fresh_appliance has run). Dev evidence is
+# allowed: the tests run the dev sealing backend (or a swtpm).
+write_client_conf() { # file cert-name extra lines...
+  local f=$1 name=$2; shift 2
+  {
+    echo "# kms-client configuration ($name)"
+    echo "address = unix:$ARCA_SOCKET"
+    echo "cert = $PKI/$name.pem"
+    echo "key = $PKI/$name.key"
+    echo "allow_dev_evidence = yes"
+    for l in "$@"; do echo "$l"; done
+  } >"$f"
+}
+"$MAKE_PKI" "$PKI" >"$T/make-pki.log" 2>&1 || { cat "$T/make-pki.log"; fail "make-pki.sh"; }
+write_client_conf "$T/admin.conf" admin
+write_client_conf "$T/client.conf" client
+export ARCA_CLIENT_CONF=$T/admin.conf
+
+kc() { "$BIN_CLIENT" "$@"; }                                               # admin identity
+kcp() { "$BIN_CLIENT" -p "${PARTITION:-p1}" "$@"; }                        # admin identity, partition user
+kcu() { "$BIN_CLIENT" --config "$T/client.conf" -p "${PARTITION:-p1}" "$@"; } # arca-client identity
+# Initialise the appliance with the test PKI's client CA (the admin
+# certificate's CN, arca-admin, becomes the first admin identity).
+kc_init() { kc init --client-ca "$PKI/ca.pem"; }
 
 # Run a command that must fail with the given ARCA_ERR_* name on stderr.
 expect_error() {
@@ -89,13 +126,16 @@ expect_error() {
   grep -q "$err" <<<"$out" || fail "expected $err from '$*', got: $out"
 }
 
-# A fresh appliance with one partition p1 (admin, SO and user PINs above).
+# A fresh appliance with one partition p1 (admin, SO and user PINs above),
+# initialised with the test PKI ($PKI, made by deploy/make-pki.sh) and the
+# client identity arca-client (role user, partition p1).
 fresh_appliance() {
   write_conf "$@"
   arcad_init
   arcad_start
-  kc init >/dev/null
-  kc partition create p1 >/dev/null
+  kc_init >/dev/null || fail "kms-client init --client-ca"
+  kc partition create p1 >/dev/null || fail "kms-client partition create p1"
+  kc client add arca-client --roles user --partitions p1 >/dev/null || fail "kms-client client add arca-client"
 }
 
 first_field() { awk '{print $1}'; }

@@ -36,7 +36,7 @@ pass "a tampered image and a wrong signer are named; usage errors exit 2"
 write_conf "enclave_image = $T/enclave" "enclave_signer = $signer"
 arcad_init
 arcad_start
-kc init >/dev/null
+kc_init >/dev/null
 kc partition create p1 >/dev/null
 kcp status | grep -q "^svn: 7$" || fail "enclave does not report svn 7: $(kcp status)"
 kcp status | grep -q "^signer_id: $signer$" || fail "enclave reports another signer"

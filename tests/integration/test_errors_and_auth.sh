@@ -42,7 +42,7 @@ pass "unextractable keys stay inside; an extractable one leaves only wrapped"
 # Authentication: wrong PIN, no PIN; lockout.
 ARCA_PIN=wrong-pin-0000 expect_error ARCA_ERR_PIN_INCORRECT kcp key list
 ARCA_ADMIN_PIN=wrong-pin-0000 ARCA_SO_PIN=x1234 ARCA_PIN=y1234 expect_error ARCA_ERR_PIN_INCORRECT kc partition create p9
-expect_error ARCA_ERR_ALREADY_INITIALISED kc init
+expect_error ARCA_ERR_ALREADY_INITIALISED kc_init
 pass "wrong PINs refused"
 
 # Partitions: p2 cannot see or use p1's key.

@@ -23,7 +23,7 @@ pass "init, start, SIGTERM stop"
 
 # Wrong config
 write_conf "no_such_key = 1"
-refuse ":4: unknown key"
+refuse ":5: unknown key" # after the four default lines (write_conf)
 write_conf "cache_size_mb = lots"
 refuse "cache_size_mb"
 write_conf

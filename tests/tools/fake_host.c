@@ -4,6 +4,8 @@
  *   1. a frame of unknown type        -> logged and dropped (no reply: a
  *                                        reply of an unknown type could not
  *                                        be decoded by the host either)
+ *      and OCALL_CONN_CLOSED, which only the enclave sends -> logged and
+ *                                        dropped (a notification has no reply)
  *   2. CONNECTION before START        -> error reply ARCA_ERR_FRAME_STATE
  *   3. a malformed START payload      -> error reply ARCA_ERR_DECODE, enclave exits
  *   or, with --oversize: a frame over the START cap -> read, discarded and
@@ -94,11 +96,15 @@ int main(int argc, char **argv)
         uint8_t raw[ARCA_FRAME_HEADER_LEN];
         arca_frame_header_encode(&unknown, raw);
         check(write(fd, raw, sizeof(raw)) == (ssize_t)sizeof(raw), "sent frame type 0x0077");
+        uint8_t closed[ARCA_CONN_CLOSED_LEN];
+        arca_conn_closed_encode(1, closed);
+        check(arca_channel_send(fd, ARCA_OCALL_CONN_CLOSED, 0, 4, closed, sizeof(closed), -1) == ARCA_OK,
+              "sent CONN_CLOSED (an enclave-to-host notification)");
         uint8_t conn[] = {0, 0, 0, 0, 0, 0, 0, 1, 0, 0};
         check(arca_channel_send(fd, ARCA_ECALL_CONNECTION, 0, 2, conn, sizeof(conn), -1) == ARCA_OK,
               "sent CONNECTION before START");
-        /* The next reply is for request 2: frame 1 was dropped, and the
-         * enclave is still reading in step. */
+        /* The next reply is for request 2: frames 1 and 4 were dropped,
+         * and the enclave is still reading in step. */
         check(expect_reply(fd, 2, ARCA_ERR_FRAME_STATE), "CONNECTION in state STARTING refused with ARCA_ERR_FRAME_STATE");
         uint8_t junk[] = {0xff, 0xff, 'x'};
         check(arca_channel_send(fd, ARCA_ECALL_START, 0, 3, junk, sizeof(junk), -1) == ARCA_OK,

@@ -14,6 +14,8 @@
 #include <cmocka.h>
 
 #include "arca/channel.h"
+#include "arca/log.h"
+#include "host_channel.h"
 
 static int sp[2] = {-1, -1};
 
@@ -72,8 +74,15 @@ static void test_caps(void **state)
     assert_int_equal(arca_frame_cap(ARCA_OCALL_STORE_COMMIT, true), 64);
     assert_int_equal(arca_frame_cap(ARCA_OCALL_STORE_SCAN, false), 2048);
     assert_int_equal(arca_frame_cap(ARCA_OCALL_STORE_SCAN, true), 4 << 20);
+    assert_int_equal(arca_frame_cap(ARCA_OCALL_CONN_CLOSED, false), 8);
+    assert_int_equal(arca_frame_cap(ARCA_OCALL_CONN_CLOSED, true), 0); /* a notification: no reply */
     assert_int_equal(arca_frame_cap(0, false), 0);
-    assert_int_equal(arca_frame_cap(0x0104, true), 0);
+    assert_int_equal(arca_frame_cap(0x0105, true), 0);
+    assert_int_equal(arca_frame_cap(0x0105, false), 0);
+    assert_true(arca_frame_is_notification(ARCA_OCALL_CONN_CLOSED));
+    assert_false(arca_frame_is_notification(ARCA_OCALL_STORE_GET));
+    assert_false(arca_frame_is_notification(ARCA_ECALL_CONNECTION));
+    assert_false(arca_frame_is_notification(0x0105));
 }
 
 static void test_header_codec(void **state)
@@ -119,6 +128,68 @@ static void test_header_rejects(void **state)
     assert_int_equal(decode_fields(ARCA_ECALL_SHUTDOWN, 0, 1, &out), ARCA_ERR_FRAME_SIZE);
     assert_int_equal(decode_fields(ARCA_OCALL_STORE_COMMIT, 0, UINT32_MAX, &out), ARCA_ERR_FRAME_SIZE);
     assert_int_equal(arca_frame_header_decode(NULL, &out), ARCA_ERR_ARGS);
+    /* CONN_CLOSED: exactly a u64 fits; there is no reply to it. */
+    assert_int_equal(decode_fields(ARCA_OCALL_CONN_CLOSED, 0, 8, &out), ARCA_OK);
+    assert_int_equal(decode_fields(ARCA_OCALL_CONN_CLOSED, 0, 0, &out), ARCA_OK); /* the codec's job */
+    assert_int_equal(decode_fields(ARCA_OCALL_CONN_CLOSED, 0, 9, &out), ARCA_ERR_FRAME_SIZE);
+    assert_int_equal(decode_fields(ARCA_OCALL_CONN_CLOSED, ARCA_FRAME_REPLY, 0, &out), ARCA_ERR_DECODE);
+    assert_int_equal(decode_fields(ARCA_OCALL_CONN_CLOSED, ARCA_FRAME_REPLY, 4, &out), ARCA_ERR_DECODE);
+    assert_int_equal(out.type, ARCA_OCALL_CONN_CLOSED); /* still filled in for the log line */
+    assert_int_equal(out.flags, ARCA_FRAME_REPLY);
+}
+
+static void test_conn_closed_codec(void **state)
+{
+    (void)state;
+    uint8_t b[ARCA_CONN_CLOSED_LEN];
+    arca_conn_closed_encode(0x0102030405060708ull, b);
+    static const uint8_t want[] = {1, 2, 3, 4, 5, 6, 7, 8};
+    assert_memory_equal(b, want, sizeof(want));
+    uint64_t id = 0;
+    assert_int_equal(arca_conn_closed_decode(b, sizeof(b), &id), ARCA_OK);
+    assert_int_equal(id, 0x0102030405060708ull);
+    arca_conn_closed_encode(UINT64_MAX, b);
+    assert_int_equal(arca_conn_closed_decode(b, sizeof(b), &id), ARCA_OK);
+    assert_true(id == UINT64_MAX);
+
+    /* Anything but exactly 8 bytes; the output is left alone. */
+    uint8_t nine[9] = {0};
+    id = 42;
+    assert_int_equal(arca_conn_closed_decode(b, 7, &id), ARCA_ERR_DECODE);
+    assert_int_equal(arca_conn_closed_decode(nine, sizeof(nine), &id), ARCA_ERR_DECODE);
+    assert_int_equal(arca_conn_closed_decode(NULL, 0, &id), ARCA_ERR_DECODE);
+    assert_int_equal(id, 42);
+    assert_int_equal(arca_conn_closed_decode(NULL, 8, &id), ARCA_ERR_ARGS);
+    assert_int_equal(arca_conn_closed_decode(b, 8, NULL), ARCA_ERR_ARGS);
+}
+
+static void test_conn_closed_send_recv(void **state)
+{
+    (void)state;
+    uint8_t b[ARCA_CONN_CLOSED_LEN];
+    arca_conn_closed_encode(77, b);
+    /* Never as a reply, never longer than the id. */
+    assert_int_equal(arca_channel_send(sp[0], ARCA_OCALL_CONN_CLOSED, ARCA_FRAME_REPLY, 9, b, sizeof(b), -1),
+                     ARCA_ERR_DECODE);
+    uint8_t nine[9] = {0};
+    assert_int_equal(arca_channel_send(sp[0], ARCA_OCALL_CONN_CLOSED, 0, 9, nine, sizeof(nine), -1),
+                     ARCA_ERR_FRAME_SIZE);
+    assert_int_equal(arca_channel_send(sp[0], ARCA_OCALL_CONN_CLOSED, 0, 9, b, sizeof(b), -1), ARCA_OK);
+    arca_frame_header h;
+    uint8_t *p = NULL;
+    int fd = 99;
+    assert_int_equal(arca_channel_recv(sp[1], &h, &p, &fd), ARCA_OK);
+    assert_int_equal(h.type, ARCA_OCALL_CONN_CLOSED);
+    assert_int_equal(h.flags, 0);
+    assert_int_equal(h.request_id, 9);
+    assert_int_equal(fd, -1);
+    uint64_t id = 0;
+    assert_int_equal(arca_conn_closed_decode(p, h.payload_len, &id), ARCA_OK);
+    assert_int_equal(id, 77);
+    free(p);
+    /* A reply frame of this type from a hostile peer does not decode. */
+    raw_header(sp[0], ARCA_OCALL_CONN_CLOSED, ARCA_FRAME_REPLY, 9, 0);
+    assert_int_equal(arca_channel_recv(sp[1], &h, &p, &fd), ARCA_ERR_DECODE);
 }
 
 static void test_send_recv(void **state)
@@ -522,6 +593,55 @@ static void test_start_params_rejects(void **state)
     arca_builder_cleanup(&b);
 }
 
+/* The enclave's sender (host_channel.c): the frame arcad receives, and
+ * what happens once the channel is gone. */
+static void test_conn_closed_from_enclave(void **state)
+{
+    (void)state;
+    arca_hc_handlers none = {0};
+    arca_host_channel *hc = NULL;
+    assert_int_equal(arca_host_channel_new(sp[0], &none, &hc), ARCA_OK);
+    assert_int_equal(arca_host_channel_notify_closed(hc, 0xfedcba9876543210ull), ARCA_OK);
+    arca_host_channel_on_conn_closed(hc, 5); /* the arca_conn_closed_fn form */
+    arca_frame_header h;
+    uint8_t *p = NULL;
+    int fd = -1;
+    uint64_t id = 0;
+    assert_int_equal(arca_channel_recv(sp[1], &h, &p, &fd), ARCA_OK);
+    assert_int_equal(h.type, ARCA_OCALL_CONN_CLOSED);
+    assert_int_equal(h.flags, 0);
+    assert_int_equal(arca_conn_closed_decode(p, h.payload_len, &id), ARCA_OK);
+    assert_true(id == 0xfedcba9876543210ull);
+    uint32_t first_id = h.request_id;
+    free(p);
+    assert_int_equal(arca_channel_recv(sp[1], &h, &p, &fd), ARCA_OK);
+    assert_int_equal(h.type, ARCA_OCALL_CONN_CLOSED);
+    assert_int_equal(arca_conn_closed_decode(p, h.payload_len, &id), ARCA_OK);
+    assert_int_equal(id, 5);
+    assert_int_not_equal(h.request_id, first_id);
+    free(p);
+
+    /* The host may not send it: refused, and not answered (no reply exists). */
+    arca_log_set_level(ARCA_LOG_ERROR);
+    uint8_t frame[ARCA_FRAME_HEADER_LEN + ARCA_CONN_CLOSED_LEN];
+    arca_frame_header fh = {ARCA_OCALL_CONN_CLOSED, 0, 3, ARCA_CONN_CLOSED_LEN};
+    arca_frame_header_encode(&fh, frame);
+    arca_conn_closed_encode(5, frame + ARCA_FRAME_HEADER_LEN);
+    assert_int_equal(arca_host_channel_dispatch_bytes(hc, frame, sizeof(frame), -1), ARCA_ERR_FRAME_STATE);
+    uint8_t b;
+    assert_int_equal(recv(sp[1], &b, 1, MSG_DONTWAIT), -1);
+
+    /* Once the channel is gone the notification fails and says so. */
+    close(sp[1]);
+    sp[1] = -1;
+    assert_int_equal(arca_host_channel_run(hc), ARCA_ERR_CHANNEL);
+    assert_int_equal(arca_host_channel_notify_closed(hc, 6), ARCA_ERR_CHANNEL);
+    arca_host_channel_on_conn_closed(hc, 6); /* logged, no crash */
+    assert_int_equal(arca_host_channel_notify_closed(NULL, 6), ARCA_ERR_ARGS);
+    arca_log_set_level(ARCA_LOG_INFO);
+    arca_host_channel_free(hc);
+}
+
 #define PAIR_TEST(f) cmocka_unit_test_setup_teardown(f, setup_pair, teardown_pair)
 
 int main(void)
@@ -530,6 +650,9 @@ int main(void)
         cmocka_unit_test(test_caps),
         cmocka_unit_test(test_header_codec),
         cmocka_unit_test(test_header_rejects),
+        cmocka_unit_test(test_conn_closed_codec),
+        PAIR_TEST(test_conn_closed_send_recv),
+        PAIR_TEST(test_conn_closed_from_enclave),
         PAIR_TEST(test_send_recv),
         PAIR_TEST(test_send_rejects),
         PAIR_TEST(test_send_to_closed_peer),

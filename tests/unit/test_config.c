@@ -7,6 +7,7 @@
 
 #include <fcntl.h>
 #include <stdio.h>
+#include <sys/socket.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -38,6 +39,8 @@ static void test_defaults(void **state)
     assert_false(cfg.has_enclave_signer);
     assert_string_equal(cfg.enclave_user, "");
     assert_string_equal(cfg.listen_socket, "/var/lib/arca/arcad.sock");
+    assert_string_equal(cfg.listen_address, "127.0.0.1");
+    assert_int_equal(cfg.listen_family, AF_INET);
     assert_int_equal(cfg.listen_port, 5696);
     assert_int_equal(cfg.max_connections, 256);
     assert_int_equal(cfg.max_connections_per_client, 64);
@@ -59,6 +62,7 @@ static void test_all_keys(void **state)
                        "enclave_user = nobody\n"
                        "listen_socket = /run/arca.sock\r\n"
                        "\tlisten_port = 15696\n"
+                       "listen_address = ::1\n"
                        "max_connections = 10\n"
                        "max_connections_per_client = 2\n"
                        "cache_size_mb = 128\n"
@@ -79,6 +83,8 @@ static void test_all_keys(void **state)
     assert_string_equal(cfg.enclave_user, "nobody");
     assert_string_equal(cfg.listen_socket, "/run/arca.sock");
     assert_int_equal(cfg.listen_port, 15696);
+    assert_string_equal(cfg.listen_address, "::1");
+    assert_int_equal(cfg.listen_family, AF_INET6);
     assert_int_equal(cfg.max_connections, 10);
     assert_int_equal(cfg.max_connections_per_client, 2);
     assert_int_equal(cfg.cache_size_mb, 128);
@@ -144,12 +150,84 @@ static void test_bad_number(void **state)
 
 static void test_out_of_range(void **state)
 {
-    assert_refused("listen_port = 70000\n", "test.conf:1: value out of range for listen_port: 70000 (allowed 1..65535)");
+    assert_refused("listen_port = 70000\n",
+                   "test.conf:1: value out of range for listen_port: 70000 (allowed 0..65535)");
+    assert_refused("listen_port = 65536\n",
+                   "test.conf:1: value out of range for listen_port: 65536 (allowed 0..65535)");
+    assert_refused("listen_port =\n", "test.conf:1: missing value for listen_port");
     assert_refused("max_connections = 0\n", "test.conf:1: value out of range for max_connections: 0 (allowed 1..65536)");
     assert_refused("store_map_size_mb = 99999999999999999999999\n",
                    "test.conf:1: value out of range for store_map_size_mb: '99999999999999999999999'");
     assert_refused("state_dir = /s\nmax_connections = 4\nmax_connections_per_client = 5\n",
                    "test.conf: value out of range: max_connections_per_client (5) exceeds max_connections (4)");
+}
+
+static void test_listen_tcp(void **state)
+{
+    /* 0: the kernel picks the port (tests); 65535 is the top. */
+    assert_int_equal(parse("state_dir = /s\nlisten_port = 0\n"), ARCA_OK);
+    assert_int_equal(cfg.listen_port, 0);
+    assert_int_equal(parse("state_dir = /s\nlisten_port = 65535\n"), ARCA_OK);
+    assert_int_equal(cfg.listen_port, 65535);
+    assert_int_equal(parse("state_dir = /s\nlisten_address = 0.0.0.0\n"), ARCA_OK);
+    assert_string_equal(cfg.listen_address, "0.0.0.0");
+    assert_int_equal(cfg.listen_family, AF_INET);
+    assert_int_equal(parse("state_dir = /s\nlisten_address = ::\n"), ARCA_OK);
+    assert_string_equal(cfg.listen_address, "::");
+    assert_int_equal(cfg.listen_family, AF_INET6);
+    assert_int_equal(parse("state_dir = /s\nlisten_address = 2001:db8::5\nlisten_port = 15696\n"), ARCA_OK);
+    assert_string_equal(cfg.listen_address, "2001:db8::5");
+    assert_int_equal(cfg.listen_family, AF_INET6);
+    /* none: no TCP listener (a port may still be written down). */
+    assert_int_equal(parse("state_dir = /s\nlisten_address = none\nlisten_port = 1\n"), ARCA_OK);
+    assert_string_equal(cfg.listen_address, "none");
+    assert_int_equal(cfg.listen_family, 0);
+
+    static const char *const bad[] = {
+        "localhost",          /* names would need a resolver */
+        "127.0.0.1:5696",     /* the port is its own key */
+        "[::1]",              /* no brackets */
+        "256.0.0.1",          /* not an address */
+        "1.2.3",              /* inet_pton wants all four */
+        "fe80::1%eth0",       /* no scope ids */
+        "NONE",               /* none is lower case */
+        "0000:0000:0000:0000:0000:0000:0000:0000:1", /* longer than any address */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        char text[128], want[256];
+        snprintf(text, sizeof text, "state_dir = /s\nlisten_address = %s\n", bad[i]);
+        snprintf(want, sizeof want,
+                 "test.conf:2: listen_address must be an IPv4 or IPv6 address (e.g. 127.0.0.1, 0.0.0.0, ::1, ::) "
+                 "or none, not '%s'",
+                 bad[i]);
+        assert_refused(text, want);
+    }
+    assert_refused("listen_address =\n", "test.conf:1: missing value for listen_address");
+    assert_refused("listen_address = none\nlisten_address = ::1\n", "test.conf:2: duplicate key 'listen_address'");
+}
+
+static void test_connection_caps(void **state)
+{
+    assert_int_equal(parse("state_dir = /s\nmax_connections = 3\nmax_connections_per_client = 3\n"), ARCA_OK);
+    assert_int_equal(cfg.max_connections, 3);
+    assert_int_equal(cfg.max_connections_per_client, 3);
+    assert_int_equal(parse("state_dir = /s\nmax_connections = 65536\nmax_connections_per_client = 1\n"), ARCA_OK);
+    assert_int_equal(cfg.max_connections, 65536);
+    assert_int_equal(cfg.max_connections_per_client, 1);
+    /* The default per-client cap (64) follows a smaller total; an explicit
+     * one above the total is refused. */
+    assert_int_equal(parse("state_dir = /s\nmax_connections = 8\n"), ARCA_OK);
+    assert_int_equal(cfg.max_connections_per_client, 8);
+    assert_refused("state_dir = /s\nmax_connections = 8\nmax_connections_per_client = 9\n",
+                   "test.conf: value out of range: max_connections_per_client (9) exceeds max_connections (8)");
+    assert_refused("max_connections_per_client = 0\n",
+                   "test.conf:1: value out of range for max_connections_per_client: 0 (allowed 1..65536)");
+    assert_refused("max_connections_per_client = 65537\n",
+                   "test.conf:1: value out of range for max_connections_per_client: 65537 (allowed 1..65536)");
+    assert_refused("max_connections = 65537\n",
+                   "test.conf:1: value out of range for max_connections: 65537 (allowed 1..65536)");
+    assert_refused("max_connections_per_client = two\n",
+                   "test.conf:1: bad number for max_connections_per_client: 'two'");
 }
 
 static void test_missing_required(void **state)
@@ -246,6 +324,8 @@ int main(void)
         cmocka_unit_test(test_unknown_key),
         cmocka_unit_test(test_bad_number),
         cmocka_unit_test(test_out_of_range),
+        cmocka_unit_test(test_listen_tcp),
+        cmocka_unit_test(test_connection_caps),
         cmocka_unit_test(test_missing_required),
         cmocka_unit_test(test_duplicate_key),
         cmocka_unit_test(test_line_too_long),

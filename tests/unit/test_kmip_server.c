@@ -2128,7 +2128,7 @@ static void test_credentials(void **state)
     rq r;
     rs s;
     assert_int_equal(arca_kms_session_new(f->kms, &s1), ARCA_OK);
-    /* Wrong password: Permission Denied for every item; still logged out. */
+    /* Wrong password: Authentication Not Successful for every item; still logged out. */
     rq_begin_ex(&r, 1, 2, 2, 0, "p1", "wrong-pin-x");
     rq_item(&r, OP(QUERY), "a");
     rq_item_end(&r);
@@ -2137,8 +2137,8 @@ static void test_credentials(void **state)
     rq_item_end(&r);
     send_rq(f, s1, &r, &s);
     assert_int_equal(s.batch_count, 2);
-    expect_fail(&s, 0, RR(PERMISSION_DENIED));
-    expect_fail(&s, 1, RR(PERMISSION_DENIED));
+    expect_fail(&s, 0, RR(AUTHENTICATION_NOT_SUCCESSFUL));
+    expect_fail(&s, 1, RR(AUTHENTICATION_NOT_SUCCESSFUL));
     assert_true(msg_has(&s, 0, "authentication failed"));
     assert_false(msg_has(&s, 0, "wrong-pin-x"));
     rs_free(&s);
@@ -2148,7 +2148,7 @@ static void test_credentials(void **state)
     rq_item(&r, OP(QUERY), NULL);
     rq_item_end(&r);
     send_rq(f, s1, &r, &s);
-    expect_fail(&s, 0, RR(PERMISSION_DENIED));
+    expect_fail(&s, 0, RR(AUTHENTICATION_NOT_SUCCESSFUL));
     rs_free(&s);
     /* Right credential: logs the session in as the partition's user. */
     char uid[UID_BUF];
@@ -2547,6 +2547,73 @@ static void test_rekey_pair_and_derive(void **state)
     rs_free(&s);
     OPENSSL_cleanse(ikm, sizeof(ikm));
     OPENSSL_cleanse(expect, sizeof(expect));
+}
+
+/* Derive Key by Asymmetric Key (ECDH): the derived AES key equals the
+ * shared secret OpenSSL computes from the other side. */
+static void test_derive_ecdh(void **state)
+{
+    fx *f = *state;
+    char priv[UID_BUF], pub[UID_BUF], derived[UID_BUF];
+    uint8_t point[65], z[32];
+    size_t point_len = 0, z_len = sizeof(z);
+    rq r;
+    rs s;
+
+    create_pair(f, 2, 0, ARCA_KMIP_ALG_ECDH, 256, 0, "ecdh-pair", ARCA_KMIP_USAGE_DERIVE_KEY, ARCA_KMIP_USAGE_VERIFY,
+                priv, pub);
+    EVP_PKEY *ours = get_public(f, 2, 0, pub);
+    EVP_PKEY *peer = EVP_EC_gen("P-256");
+    assert_non_null(peer);
+    assert_int_equal(EVP_PKEY_get_octet_string_param(peer, OSSL_PKEY_PARAM_ENCODED_PUBLIC_KEY, point, sizeof(point),
+                                                     &point_len),
+                     1);
+    assert_int_equal(point_len, 65);
+    EVP_PKEY_CTX *dctx = EVP_PKEY_CTX_new(peer, NULL);
+    assert_int_equal(EVP_PKEY_derive_init(dctx), 1);
+    assert_int_equal(EVP_PKEY_derive_set_peer(dctx, ours), 1);
+    assert_int_equal(EVP_PKEY_derive(dctx, z, &z_len), 1);
+    assert_int_equal(z_len, 32);
+    EVP_PKEY_CTX_free(dctx);
+
+    for (int k = 0; k < 2; k++) {
+        rq_begin(&r, 2, 0);
+        rq_item(&r, OP(DERIVE_KEY), NULL);
+        add_enum(&r, T(OBJECT_TYPE), ARCA_KMIP_OBJECT_SYMMETRIC_KEY);
+        add_text(&r, T(UNIQUE_IDENTIFIER), priv);
+        add_enum(&r, T(DERIVATION_METHOD), ARCA_KMIP_DERIVE_ASYMMETRIC_KEY);
+        push(&r, T(DERIVATION_PARAMETERS));
+        if (k == 1) add_bytes(&r, T(DERIVATION_DATA), point, point_len);
+        pop(&r);
+        push(&r, T(ATTRIBUTES));
+        add_enum(&r, T(CRYPTOGRAPHIC_ALGORITHM), ARCA_KMIP_ALG_AES);
+        add_int(&r, T(CRYPTOGRAPHIC_LENGTH), 256);
+        assert_int_equal(arca_ttlv_add_bool(&r.b, T(EXTRACTABLE), true), ARCA_OK);
+        assert_int_equal(arca_ttlv_add_bool(&r.b, T(SENSITIVE), false), ARCA_OK);
+        pop(&r);
+        rq_item_end(&r);
+        send_rq(f, f->sess, &r, &s);
+        if (k == 0) {
+            /* No peer public key: Invalid Field, and the message says so. */
+            expect_fail(&s, 0, RR(INVALID_FIELD));
+            rs_free(&s);
+            continue;
+        }
+        get_text(ok_payload(&s, 0), T(UNIQUE_IDENTIFIER), derived, UID_BUF);
+        rs_free(&s);
+    }
+    uid_op(f, f->sess, 2, 0, OP(GET), derived, &s);
+    {
+        const arca_ttlv_node *kb = key_block(ok_payload(&s, 0), T(SYMMETRIC_KEY)), *kv;
+        assert_int_equal(arca_ttlv_child(kb, T(KEY_VALUE), ARCA_TTLV_STRUCTURE, &kv), ARCA_OK);
+        const arca_ttlv_node *km = get_bytes(kv, T(KEY_MATERIAL));
+        assert_int_equal(km->len, 32);
+        assert_memory_equal(km->data, z, 32);
+    }
+    rs_free(&s);
+    EVP_PKEY_free(ours);
+    EVP_PKEY_free(peer);
+    OPENSSL_cleanse(z, sizeof(z));
 }
 
 /* ---- The remaining refusals, one by one --------------------------------------- */
@@ -3217,6 +3284,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_pykmip_captured, setup, teardown),
         cmocka_unit_test_setup_teardown(test_change_attributes, setup, teardown),
         cmocka_unit_test_setup_teardown(test_rekey_pair_and_derive, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_derive_ecdh, setup, teardown),
         cmocka_unit_test_setup_teardown(test_more_refusals, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_pykmip_sequence, setup, teardown),

@@ -18,11 +18,16 @@
 
 #include <cmocka.h>
 #include <openssl/evp.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "arca/kms.h"
 #include "arca/log.h"
 #include "arca/sealing.h"
 #include "kms_internal.h"
+#include "arca/local_proto.h"
+#include "arca/ratls.h"
+#include "request.h"
 #include "store_lmdb.h"
 
 #define ADMIN_PIN "admin-pin-1"
@@ -77,7 +82,8 @@ static void kms_reopen(fx *f)
     assert_int_equal(arca_kms_login(f->kms, f->sess, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
 }
 
-static int setup(void **state)
+/* Everything but initialisation: an empty keystore. */
+static fx *open_fresh(void)
 {
     fx *f = calloc(1, sizeof(*f));
     assert_non_null(f);
@@ -101,7 +107,22 @@ static int setup(void **state)
     f->store = arca_store_lmdb_ops(f->lmdb);
     f->cfg.pin_hash_cost = 10;
     assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+    return f;
+}
 
+/* An appliance not yet initialised; f->sess is a session without a peer
+ * or login (the tests make their own peer sessions). */
+static int setup_fresh(void **state)
+{
+    fx *f = open_fresh();
+    assert_int_equal(arca_kms_session_new(f->kms, &f->sess), ARCA_OK);
+    *state = f;
+    return 0;
+}
+
+static int setup(void **state)
+{
+    fx *f = open_fresh();
     arca_kms_session *admin;
     assert_int_equal(arca_kms_session_new(f->kms, &admin), ARCA_OK);
     assert_int_equal(arca_kms_initialise(f->kms, admin, ADMIN_PIN), ARCA_OK);
@@ -1104,6 +1125,604 @@ static void test_lifecycle_state(void **state)
     arca_builder_cleanup(&sig);
 }
 
+/* ---- client identities --------------------------------------------------- */
+
+/* A tiny PKI made in-process: EC P-256 keys, a CA and leaf certificates. */
+typedef struct cert {
+    X509 *x;
+    EVP_PKEY *key;
+    uint8_t *der;
+    size_t len;
+} cert;
+
+static void cert_make(cert *c, const char *cn, const cert *issuer, bool ca)
+{
+    static long serial = 1;
+    X509V3_CTX v3;
+    memset(c, 0, sizeof(*c)); /* i2d_X509 allocates only when *der is NULL */
+    c->key = EVP_EC_gen("P-256");
+    assert_non_null(c->key);
+    c->x = X509_new();
+    assert_non_null(c->x);
+    assert_int_equal(X509_set_version(c->x, 2), 1);
+    assert_int_equal(ASN1_INTEGER_set(X509_get_serialNumber(c->x), serial++), 1);
+    assert_non_null(X509_gmtime_adj(X509_getm_notBefore(c->x), -60));
+    assert_non_null(X509_gmtime_adj(X509_getm_notAfter(c->x), 3600));
+    assert_int_equal(X509_set_pubkey(c->x, c->key), 1);
+    X509_NAME *name = X509_get_subject_name(c->x);
+    assert_int_equal(X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0), 1);
+    assert_int_equal(X509_set_issuer_name(c->x, issuer != NULL ? X509_get_subject_name(issuer->x) : name), 1);
+    X509V3_set_ctx_nodb(&v3);
+    X509V3_set_ctx(&v3, issuer != NULL ? issuer->x : c->x, c->x, NULL, NULL, 0);
+    const char *exts[][2] = {
+        {"basicConstraints", ca ? "critical,CA:TRUE" : "critical,CA:FALSE"},
+        {"keyUsage", ca ? "critical,keyCertSign,cRLSign" : "critical,digitalSignature"},
+        {"extendedKeyUsage", ca ? NULL : "clientAuth"},
+    };
+    for (size_t i = 0; i < 3; i++) {
+        if (exts[i][1] == NULL) continue;
+        X509_EXTENSION *e = X509V3_EXT_conf(NULL, &v3, exts[i][0], exts[i][1]);
+        assert_non_null(e);
+        assert_int_equal(X509_add_ext(c->x, e, -1), 1);
+        X509_EXTENSION_free(e);
+    }
+    assert_true(X509_sign(c->x, issuer != NULL ? issuer->key : c->key, EVP_sha256()) > 0);
+    int n = i2d_X509(c->x, &c->der);
+    assert_true(n > 0);
+    c->len = (size_t)n;
+}
+
+static void cert_free(cert *c)
+{
+    X509_free(c->x);
+    EVP_PKEY_free(c->key);
+    OPENSSL_free(c->der);
+}
+
+typedef struct pki {
+    cert ca, other_ca, admin, client, officer, auditor, stranger;
+} pki;
+
+static void pki_make(pki *p)
+{
+    cert_make(&p->ca, "Arca Test CA", NULL, true);
+    cert_make(&p->other_ca, "Other CA", NULL, true);
+    cert_make(&p->admin, "arca-admin", &p->ca, false);
+    cert_make(&p->client, "arca-client", &p->ca, false);
+    cert_make(&p->officer, "arca-officer", &p->ca, false);
+    cert_make(&p->auditor, "arca-auditor", &p->ca, false);
+    cert_make(&p->stranger, "arca-stranger", &p->other_ca, false);
+}
+
+static void pki_free(pki *p)
+{
+    cert *all[] = {&p->ca, &p->other_ca, &p->admin, &p->client, &p->officer, &p->auditor, &p->stranger};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) cert_free(all[i]);
+}
+
+/* A new session with c as its peer; expect is set_peer's status. */
+static arca_kms_session *peer_session(fx *f, const cert *c, arca_status expect)
+{
+    arca_kms_session *s;
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_session_set_peer(f->kms, s, c->der, c->len, NULL, NULL, 0), expect);
+    return s;
+}
+
+/* The last audit record, read by an admin session without a peer. */
+static void last_record(fx *f, arca_lp_record *out, arca_builder *keep)
+{
+    arca_kms_session *s;
+    arca_kms_stats st;
+    arca_cursor c;
+    uint32_t num;
+    arca_kms_get_stats(f->kms, &st);
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_OK);
+    assert_int_equal(arca_builder_init(keep, 256, 1u << 20), ARCA_OK);
+    /* the login added one record after the one we want */
+    assert_int_equal(arca_kms_audit_read(f->kms, s, st.audit_records, 1, keep), ARCA_OK);
+    arca_cursor_init(&c, keep->data, keep->len);
+    assert_int_equal(arca_cursor_get_u32(&c, &num), ARCA_OK);
+    assert_int_equal(num, 1);
+    assert_int_equal(arca_lp_record_next(&c, out), ARCA_OK);
+    assert_int_equal(out->seq, st.audit_records);
+    arca_kms_session_free(s);
+}
+
+static void assert_text(const arca_lp_bytes *b, const char *want)
+{
+    assert_int_equal(b->len, strlen(want));
+    assert_memory_equal(b->data, want, b->len);
+}
+
+static void assert_refusal_audited(fx *f, const char *cn, arca_status st, const char *detail_prefix)
+{
+    arca_lp_record r;
+    arca_builder keep;
+    last_record(f, &r, &keep);
+    assert_text(&r.event, "CONNECTION_REFUSED");
+    assert_text(&r.actor, cn);
+    assert_int_equal(r.status, st);
+    assert_true(r.detail.len >= strlen(detail_prefix));
+    assert_memory_equal(r.detail.data, detail_prefix, strlen(detail_prefix));
+    arca_builder_cleanup(&keep);
+}
+
+/* Initialise with a peer: the admin's certificate is registered with every
+ * role and "*". */
+static arca_kms_session *init_domain(fx *f, pki *p)
+{
+    arca_kms_session *a = peer_session(f, &p->admin, ARCA_OK);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, p->ca.der, p->ca.len), ARCA_OK);
+    assert_int_equal(arca_kms_session_role(a), ARCA_ROLE_ADMIN);
+    return a;
+}
+
+static void test_identity_bootstrap_and_initialise(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_kms_stats st0, st1;
+
+    /* Before initialisation any well-formed certificate is admitted. */
+    arca_kms_session *a = peer_session(f, &p.admin, ARCA_OK);
+    assert_string_equal(arca_kms_session_identity(a), "arca-admin");
+    assert_int_equal(arca_kms_session_set_peer(f->kms, a, p.admin.der, p.admin.len, NULL, NULL, 0),
+                     ARCA_ERR_ALREADY_LOGGED_IN);
+    arca_kms_session *x = peer_session(f, &p.stranger, ARCA_OK);
+    assert_string_equal(arca_kms_session_identity(f->sess), "");
+
+    /* Not a certificate: refused even in bootstrap. */
+    arca_kms_get_stats(f->kms, &st0);
+    const uint8_t junk[] = {0x30, 0x03, 0x02, 0x01, 0x01};
+    arca_kms_session *j;
+    assert_int_equal(arca_kms_session_new(f->kms, &j), ARCA_OK);
+    assert_int_equal(arca_kms_session_set_peer(f->kms, j, junk, sizeof(junk), NULL, NULL, 0), ARCA_ERR_DECODE);
+    assert_string_equal(arca_kms_session_identity(j), "");
+    arca_kms_get_stats(f->kms, &st1);
+    assert_int_equal(st1.audit_records, st0.audit_records + 1);
+
+    /* The old entry point is refused to a peer; initialise_domain to a session without one. */
+    assert_int_equal(arca_kms_initialise(f->kms, x, ADMIN_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, f->sess, ADMIN_PIN, p.ca.der, p.ca.len),
+                     ARCA_ERR_PERMISSION);
+    /* The caller's certificate must chain to the CA it installs. */
+    assert_int_equal(arca_kms_initialise_domain(f->kms, x, ADMIN_PIN, p.ca.der, p.ca.len), ARCA_ERR_CERT_UNTRUSTED);
+    /* The CA must be a CA, and a certificate. */
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, p.admin.der, p.admin.len), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, junk, sizeof(junk)), ARCA_ERR_DECODE);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, "x", p.ca.der, p.ca.len), ARCA_ERR_PIN_INVALID);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, p.ca.der, ARCA_CLIENT_CA_MAX + 1),
+                     ARCA_ERR_TOO_LARGE);
+    assert_false(arca_kms_is_initialised(f->kms));
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, p.ca.der, p.ca.len), ARCA_OK);
+    assert_true(arca_kms_is_initialised(f->kms));
+    assert_int_equal(arca_kms_session_role(a), ARCA_ROLE_ADMIN);
+    assert_int_equal(arca_kms_initialise_domain(f->kms, a, ADMIN_PIN, p.ca.der, p.ca.len),
+                     ARCA_ERR_ALREADY_INITIALISED);
+
+    /* The first identity. */
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 64, 1u << 20), ARCA_OK);
+    assert_int_equal(arca_kms_identity_list(f->kms, a, &b), ARCA_OK);
+    arca_cursor c;
+    uint32_t num;
+    arca_lp_identity id;
+    arca_cursor_init(&c, b.data, b.len);
+    assert_int_equal(arca_cursor_get_u32(&c, &num), ARCA_OK);
+    assert_int_equal(num, 1);
+    assert_int_equal(arca_lp_identity_next(&c, &id), ARCA_OK);
+    assert_text(&id.name, "arca-admin");
+    assert_int_equal(id.roles, ARCA_IDENTITY_ROLES_ALL);
+    assert_text(&id.partitions, "*");
+    assert_int_equal(arca_cursor_remaining(&c), 0);
+    arca_builder_cleanup(&b);
+    /* The initialisation's own record names the identity. */
+    arca_lp_record r;
+    last_record(f, &r, &b);
+    assert_text(&r.event, "INITIALISE");
+    assert_text(&r.actor, "arca-admin/admin");
+    arca_builder_cleanup(&b);
+
+    /* After initialisation: another CA's certificate, an unregistered CN,
+     * junk: each refused with its status and audited with CN and reason. */
+    arca_kms_session *s = peer_session(f, &p.stranger, ARCA_ERR_CERT_UNTRUSTED);
+    assert_string_equal(arca_kms_session_identity(s), "");
+    arca_kms_session_free(s);
+    assert_refusal_audited(f, "arca-stranger", ARCA_ERR_CERT_UNTRUSTED, "certificate not issued by the client CA");
+    s = peer_session(f, &p.client, ARCA_ERR_IDENTITY_UNKNOWN);
+    arca_kms_session_free(s);
+    assert_refusal_audited(f, "arca-client", ARCA_ERR_IDENTITY_UNKNOWN, "identity not registered");
+    /* the CA certificate itself is no client certificate (CA:TRUE, no clientAuth chain) */
+    s = peer_session(f, &p.other_ca, ARCA_ERR_CERT_UNTRUSTED);
+    arca_kms_session_free(s);
+    assert_int_equal(arca_kms_audit_refusal(f->kms, "tcp 127.0.0.1", "no client certificate"), ARCA_OK);
+    assert_refusal_audited(f, "tcp 127.0.0.1", ARCA_ERR_CERT_UNTRUSTED, "no client certificate");
+
+    /* The CA and the identity survive a restart. */
+    arca_kms_session_free(a);
+    arca_kms_session_free(x);
+    arca_kms_session_free(j);
+    arca_kms_session_free(f->sess);
+    f->sess = NULL;
+    arca_kms_free(f->kms);
+    assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+    assert_int_equal(arca_kms_session_new(f->kms, &f->sess), ARCA_OK);
+    a = peer_session(f, &p.admin, ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, a, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_OK);
+    arca_kms_session_free(a);
+    s = peer_session(f, &p.stranger, ARCA_ERR_CERT_UNTRUSTED);
+    arca_kms_session_free(s);
+    pki_free(&p);
+}
+
+/* An appliance initialised the old way has no client CA: nobody gets in. */
+static void test_identity_no_ca(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_kms_session *s = peer_session(f, &p.admin, ARCA_ERR_CERT_UNTRUSTED);
+    arca_kms_session_free(s);
+    assert_refusal_audited(f, "arca-admin", ARCA_ERR_CERT_UNTRUSTED, "no client CA installed");
+    pki_free(&p);
+}
+
+static void test_identity_roles(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_kms_session *a = init_domain(f, &p);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p2", SO_PIN, USER_PIN), ARCA_OK);
+
+    /* Arguments. */
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "bad\x01name", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", 0, "p1"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", 0x10, "p1"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", ARCA_IDENTITY_ROLE_USER, ""), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", ARCA_IDENTITY_ROLE_USER, "p1,,p2"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", ARCA_IDENTITY_ROLE_USER, "p1,"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "n", ARCA_IDENTITY_ROLE_USER, "*,p1"), ARCA_ERR_ARGS);
+
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-client", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-officer", ARCA_IDENTITY_ROLE_OFFICER, "p2"), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-auditor", ARCA_IDENTITY_ROLE_AUDITOR, "*"), ARCA_OK);
+    arca_lp_record rec;
+    arca_builder keep;
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "IDENTITY_PUT");
+    assert_text(&rec.detail, "arca-auditor roles auditor partitions *");
+    arca_builder_cleanup(&keep);
+
+    /* Only the admin manages identities. */
+    arca_kms_session *c = peer_session(f, &p.client, ARCA_OK);
+    assert_string_equal(arca_kms_session_identity(c), "arca-client");
+    assert_int_equal(arca_kms_identity_put(f->kms, c, "arca-client", ARCA_IDENTITY_ROLES_ALL, "*"),
+                     ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_identity_remove(f->kms, c, "arca-admin"), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_builder_init(&keep, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_identity_list(f->kms, c, &keep), ARCA_ERR_PERMISSION);
+    arca_builder_cleanup(&keep);
+
+    /* Logins: certificate AND PIN. The PIN is not even tried (no
+     * failure counted) when the identity may not take the role. */
+    assert_int_equal(arca_kms_login(f->kms, c, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_login(f->kms, c, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PERMISSION);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "LOGIN_FAILED");
+    assert_int_equal(rec.status, ARCA_ERR_PERMISSION);
+    assert_text(&rec.actor, "arca-client/user");
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_login(f->kms, c, "p1", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, c, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    /* a user identity is no auditor */
+    uint64_t n = 0;
+    assert_int_equal(arca_kms_audit_verify(f->kms, c, &n), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_builder_init(&keep, 64, 1u << 20), ARCA_OK);
+    assert_int_equal(arca_kms_audit_read(f->kms, c, 1, 10, &keep), ARCA_ERR_PERMISSION);
+
+    arca_kms_session *o = peer_session(f, &p.officer, ARCA_OK);
+    assert_int_equal(arca_kms_audit_read(f->kms, o, 1, 10, &keep), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_audit_verify(f->kms, o, &n), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_login(f->kms, o, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_login(f->kms, o, "p1", ARCA_ROLE_SO, SO_PIN), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_login(f->kms, o, "p2", ARCA_ROLE_SO, SO_PIN), ARCA_OK);
+
+    /* The auditor reads and verifies without a PIN; nothing else. */
+    arca_kms_session *au = peer_session(f, &p.auditor, ARCA_OK);
+    assert_int_equal(arca_kms_audit_verify(f->kms, au, &n), ARCA_OK);
+    assert_true(n > 5);
+    assert_int_equal(arca_kms_audit_read(f->kms, au, 1, 0, &keep), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_audit_read(f->kms, au, 1, ARCA_AUDIT_READ_MAX + 1, &keep), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_audit_read(f->kms, au, 2, 3, &keep), ARCA_OK);
+    arca_cursor cur;
+    uint32_t num;
+    arca_cursor_init(&cur, keep.data, keep.len);
+    assert_int_equal(arca_cursor_get_u32(&cur, &num), ARCA_OK);
+    assert_int_equal(num, 3);
+    for (uint64_t i = 0; i < 3; i++) {
+        assert_int_equal(arca_lp_record_next(&cur, &rec), ARCA_OK);
+        assert_int_equal(rec.seq, 2 + i);
+        assert_true(rec.time_ms > 0);
+    }
+    assert_int_equal(arca_cursor_remaining(&cur), 0);
+    arca_builder_cleanup(&keep);
+    /* past the end: none */
+    assert_int_equal(arca_builder_init(&keep, 64, 1u << 20), ARCA_OK);
+    assert_int_equal(arca_kms_audit_read(f->kms, au, n + 1000, 10, &keep), ARCA_OK);
+    assert_int_equal(keep.len, 4);
+    assert_int_equal(keep.data[3], 0);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_login(f->kms, au, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PERMISSION);
+
+    /* The last ADMIN identity stays. */
+    assert_int_equal(arca_kms_identity_remove(f->kms, a, "nobody"), ARCA_ERR_IDENTITY_UNKNOWN);
+    assert_int_equal(arca_kms_identity_remove(f->kms, a, "arca-admin"), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-admin", ARCA_IDENTITY_ROLE_USER, "*"),
+                     ARCA_ERR_PERMISSION);
+    /* ... unless there is another */
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-officer", ARCA_IDENTITY_ROLE_ADMIN, "p2"), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-admin", ARCA_IDENTITY_ROLES_ALL, "*"), ARCA_OK);
+
+    /* Removal: no new connection, no new login, audited. */
+    assert_int_equal(arca_kms_identity_remove(f->kms, a, "arca-client"), ARCA_OK);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "IDENTITY_REMOVE");
+    assert_text(&rec.detail, "arca-client");
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_logout(f->kms, c), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, c, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_IDENTITY_UNKNOWN);
+    arca_kms_session *c2 = peer_session(f, &p.client, ARCA_ERR_IDENTITY_UNKNOWN);
+    assert_refusal_audited(f, "arca-client", ARCA_ERR_IDENTITY_UNKNOWN, "identity not registered");
+
+    /* The list is sorted by name. */
+    assert_int_equal(arca_builder_init(&keep, 64, 1u << 20), ARCA_OK);
+    assert_int_equal(arca_kms_identity_list(f->kms, a, &keep), ARCA_OK);
+    arca_cursor_init(&cur, keep.data, keep.len);
+    assert_int_equal(arca_cursor_get_u32(&cur, &num), ARCA_OK);
+    assert_int_equal(num, 3);
+    arca_lp_identity id;
+    const char *want[] = {"arca-admin", "arca-auditor", "arca-officer"};
+    for (size_t i = 0; i < 3; i++) {
+        assert_int_equal(arca_lp_identity_next(&cur, &id), ARCA_OK);
+        assert_text(&id.name, want[i]);
+    }
+    arca_builder_cleanup(&keep);
+
+    arca_kms_session_free(c2);
+    arca_kms_session_free(au);
+    arca_kms_session_free(o);
+    arca_kms_session_free(c);
+    arca_kms_session_free(a);
+    pki_free(&p);
+}
+
+/* Five wrong PINs lock a partition PIN, also for a peer session. */
+static void test_identity_lockout(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    assert_int_equal(ARCA_PIN_MAX_FAILURES, 5);
+    arca_kms_session *a = init_domain(f, &p);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(arca_kms_login(f->kms, a, "p1", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_ALREADY_LOGGED_IN);
+    }
+    assert_int_equal(arca_kms_logout(f->kms, a), ARCA_OK);
+    for (unsigned i = 0; i < 4; i++) {
+        assert_int_equal(arca_kms_login(f->kms, a, "p1", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_PIN_INCORRECT);
+    }
+    /* four failures: the right PIN still works and resets the count */
+    assert_int_equal(arca_kms_login(f->kms, a, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_logout(f->kms, a), ARCA_OK);
+    for (unsigned i = 0; i < 5; i++) {
+        assert_int_equal(arca_kms_login(f->kms, a, "p1", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_PIN_INCORRECT);
+    }
+    assert_int_equal(arca_kms_login(f->kms, a, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_LOCKED);
+    arca_kms_session_free(a);
+    pki_free(&p);
+}
+
+static void test_attest(void **state)
+{
+    fx *f = *state;
+    arca_builder ev;
+    uint8_t nonce[16], binding[32], rd[ARCA_REPORT_DATA_LEN], big[ARCA_ATTEST_NONCE_MAX + 1];
+    arca_evidence_claims claims;
+    memset(nonce, 0x11, sizeof(nonce));
+    memset(binding, 0x22, sizeof(binding));
+    memset(big, 0x33, sizeof(big));
+    assert_int_equal(arca_builder_init(&ev, 256, 64 * 1024), ARCA_OK);
+
+    /* No login needed, but a channel binding is. */
+    assert_int_equal(arca_kms_attest(f->kms, f->sess, nonce, sizeof(nonce), &ev), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_session_set_channel_binding(f->sess, binding, 0), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_session_set_channel_binding(f->sess, big, ARCA_CHANNEL_BINDING_MAX + 1), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_session_set_channel_binding(f->sess, binding, sizeof(binding)), ARCA_OK);
+    assert_int_equal(arca_kms_attest(f->kms, f->sess, nonce, 0, &ev), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_attest(f->kms, f->sess, big, sizeof(big), &ev), ARCA_ERR_ARGS);
+    assert_int_equal(ev.len, 0);
+    assert_int_equal(arca_kms_attest(f->kms, f->sess, nonce, sizeof(nonce), &ev), ARCA_OK);
+    assert_true(ev.len > 0);
+
+    /* The evidence vouches for exactly this nonce and this channel. */
+    assert_int_equal(arca_ratls_fresh_report_data(nonce, sizeof(nonce), binding, sizeof(binding), rd), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(ev.data, ev.len, rd, &claims), ARCA_OK);
+    assert_true(claims.insecure_dev);
+    assert_memory_equal(claims.report_data, rd, sizeof(rd));
+    binding[0] ^= 1;
+    assert_int_equal(arca_ratls_fresh_report_data(nonce, sizeof(nonce), binding, sizeof(binding), rd), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(ev.data, ev.len, rd, &claims), ARCA_ERR_INTEGRITY);
+    nonce[0] ^= 1;
+    binding[0] ^= 1;
+    assert_int_equal(arca_ratls_fresh_report_data(nonce, sizeof(nonce), binding, sizeof(binding), rd), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(ev.data, ev.len, rd, &claims), ARCA_ERR_INTEGRITY);
+    arca_builder_cleanup(&ev);
+}
+
+/* Dispatch one request through the local protocol; the decoded response
+ * (its buffer stays in *keep). */
+static void dispatch(fx *f, arca_kms_session *s, const arca_lp_request *req, arca_lp_response *out,
+                     arca_builder *keep)
+{
+    arca_builder rq;
+    arca_request_ctx ctx = {.kms = f->kms, .sealing_mode = "dev"};
+    assert_int_equal(arca_builder_init(&rq, 64, ARCA_LP_FRAME_MAX), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(req, &rq), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(keep, 64, ARCA_LP_FRAME_MAX), ARCA_OK);
+    assert_int_equal(arca_request_handle(&ctx, s, rq.data, rq.len, keep), ARCA_OK);
+    arca_cursor c;
+    arca_cursor_init(&c, keep->data, keep->len);
+    assert_int_equal(arca_lp_response_decode(&c, req->op, out), ARCA_OK);
+    arca_builder_cleanup(&rq);
+}
+
+static arca_lp_bytes S(const char *s)
+{
+    arca_lp_bytes v = {(const uint8_t *)s, strlen(s)};
+    return v;
+}
+
+/* Ops 25-30 through the dispatcher, and a broken audit chain named in the
+ * error message. */
+static void test_identity_dispatch(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_lp_request req;
+    arca_lp_response r;
+    arca_builder keep;
+    arca_kms_session *a = peer_session(f, &p.admin, ARCA_OK);
+
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_INITIALISE_DOMAIN;
+    req.pin = S(ADMIN_PIN);
+    req.data.data = p.other_ca.der;
+    req.data.len = p.other_ca.len;
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_CERT_UNTRUSTED);
+    arca_builder_cleanup(&keep);
+    req.data.data = p.ca.der;
+    req.data.len = p.ca.len;
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_IDENTITY_PUT;
+    req.name = S("arca-auditor");
+    req.value = ARCA_IDENTITY_ROLE_AUDITOR;
+    req.data = S("*");
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    req.name = S("arca-client");
+    req.value = ARCA_IDENTITY_ROLE_USER;
+    req.data = S("p1,p2");
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    req.value = 0;
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_ARGS);
+    arca_builder_cleanup(&keep);
+
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_IDENTITY_REMOVE;
+    req.name = S("arca-client");
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_IDENTITY_UNKNOWN);
+    arca_builder_cleanup(&keep);
+
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_IDENTITY_LIST;
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    assert_int_equal(r.num_items, 2);
+    arca_lp_identity id;
+    assert_int_equal(arca_lp_identity_next(&r.list, &id), ARCA_OK);
+    assert_text(&id.name, "arca-admin");
+    assert_int_equal(arca_lp_identity_next(&r.list, &id), ARCA_OK);
+    assert_text(&id.name, "arca-auditor");
+    assert_int_equal(id.roles, ARCA_IDENTITY_ROLE_AUDITOR);
+    arca_builder_cleanup(&keep);
+
+    /* ATTEST: without a binding refused, with one the evidence checks. */
+    uint8_t nonce[8] = {1, 2, 3, 4, 5, 6, 7, 8}, binding[32] = {9}, rd[ARCA_REPORT_DATA_LEN];
+    arca_kms_session *au = peer_session(f, &p.auditor, ARCA_OK);
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_ATTEST;
+    req.data.data = nonce;
+    req.data.len = sizeof(nonce);
+    dispatch(f, au, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_ARGS);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_session_set_channel_binding(au, binding, sizeof(binding)), ARCA_OK);
+    dispatch(f, au, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_evidence_claims claims;
+    assert_int_equal(arca_ratls_fresh_report_data(nonce, sizeof(nonce), binding, sizeof(binding), rd), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(r.data.data, r.data.len, rd, &claims), ARCA_OK);
+    arca_builder_cleanup(&keep);
+
+    /* AUDIT_READ by the auditor identity (no login). */
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_AUDIT_READ;
+    req.value64 = 1;
+    req.value = 2;
+    dispatch(f, au, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    assert_int_equal(r.num_items, 2);
+    arca_lp_record rec;
+    assert_int_equal(arca_lp_record_next(&r.list, &rec), ARCA_OK);
+    assert_int_equal(rec.seq, 1);
+    assert_int_equal(arca_lp_record_next(&r.list, &rec), ARCA_OK);
+    assert_int_equal(rec.seq, 2);
+    arca_builder_cleanup(&keep);
+
+    /* A record edited in the store: AUDIT_VERIFY names it. */
+    uint8_t k8[8] = {0, 0, 0, 0, 0, 0, 0, 2};
+    uint8_t *val = NULL;
+    size_t val_len = 0;
+    assert_int_equal(f->store->get(f->store->ctx, ARCA_DB_AUDIT, k8, 8, &val, &val_len), ARCA_OK);
+    val[20] ^= 1;
+    arca_store_op op = {ARCA_STORE_PUT, ARCA_DB_AUDIT, k8, 8, val, val_len};
+    assert_int_equal(f->store->commit(f->store->ctx, &op, 1), ARCA_OK);
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_AUDIT_VERIFY;
+    dispatch(f, au, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_INTEGRITY);
+    assert_text(&r.message, "audit record 2: record does not authenticate");
+    assert_string_equal(arca_kms_audit_verify_failure(au), "audit record 2: record does not authenticate");
+    arca_builder_cleanup(&keep);
+    /* ... and AUDIT_READ refuses to pass it on */
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_AUDIT_READ;
+    req.value64 = 1;
+    req.value = 5;
+    dispatch(f, au, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_INTEGRITY);
+    arca_builder_cleanup(&keep);
+    /* repair, so that teardown's verification holds */
+    val[20] ^= 1;
+    assert_int_equal(f->store->commit(f->store->ctx, &op, 1), ARCA_OK);
+    free(val);
+
+    arca_kms_session_free(au);
+    arca_kms_session_free(a);
+    pki_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1120,6 +1739,12 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_bootstrap_and_initialise, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_no_ca, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_roles, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_lockout, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_attest, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_identity_dispatch, setup_fresh, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -80,6 +80,10 @@ static void fill(arca_lp_request *r, uint16_t op)
     r->data.len = sizeof(data);
     r->sig.data = sig;
     r->sig.len = sizeof(sig);
+    r->name = B("arca-client");
+    r->value64 = 0x0102030405060708ull;
+    if (op == ARCA_LP_ATTEST) r->data.len = 32;           /* a nonce */
+    if (op == ARCA_LP_IDENTITY_PUT) r->data = B("p1,p2"); /* partitions text */
 }
 
 static void assert_template(const arca_lp_template *a, const arca_lp_template *b)
@@ -185,6 +189,30 @@ static void test_request_round_trip_all_ops(void **state)
         case ARCA_LP_RANDOM:
             assert_int_equal(out.value, 77);
             break;
+        case ARCA_LP_INITIALISE_DOMAIN:
+            assert_bytes(&out.pin, &in.pin);
+            assert_bytes(&out.data, &in.data);
+            assert_int_equal(out.name.len, 0);
+            break;
+        case ARCA_LP_IDENTITY_PUT:
+            assert_bytes(&out.name, &in.name);
+            assert_int_equal(out.value, 77);
+            assert_bytes(&out.data, &in.data);
+            assert_int_equal(len, 4 + 2 + 11 + 4 + 2 + 5);
+            break;
+        case ARCA_LP_IDENTITY_REMOVE:
+            assert_bytes(&out.name, &in.name);
+            assert_int_equal(out.data.len, 0);
+            break;
+        case ARCA_LP_ATTEST:
+            assert_int_equal(out.data.len, 32);
+            assert_bytes(&out.data, &in.data);
+            break;
+        case ARCA_LP_AUDIT_READ:
+            assert_int_equal(out.value64, 0x0102030405060708ull);
+            assert_int_equal(out.value, 77);
+            assert_int_equal(len, 4 + 8 + 4);
+            break;
         default:
             assert_int_equal(len, 4); /* version and op only */
             break;
@@ -205,7 +233,7 @@ static void test_request_bad_version_and_op(void **state)
     arca_lp_request out;
     const uint8_t v2[] = {0, 2, 0, ARCA_LP_LOGOUT};
     const uint8_t op0[] = {0, 1, 0, 0};
-    const uint8_t op25[] = {0, 1, 0, 25};
+    const uint8_t op25[] = {0, 1, 0, ARCA_LP_OP_MAX + 1};
     const uint8_t ok[] = {0, 1, 0, ARCA_LP_LOGOUT};
     assert_int_equal(decode(v2, sizeof(v2), &out), ARCA_ERR_DECODE);
     assert_int_equal(decode(op0, sizeof(op0), &out), ARCA_ERR_DECODE);
@@ -314,6 +342,119 @@ static void test_request_over_caps(void **state)
     for (int i = 0; i < 5; i++) n += put32(buf + n, 0);
     n += put32(buf + n, 0);
     assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* identity name of 65 bytes (IDENTITY_REMOVE) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_IDENTITY_REMOVE);
+    n += put16(buf + n, ARCA_LP_IDENTITY_NAME_MAX + 1);
+    memset(buf + n, 'n', ARCA_LP_IDENTITY_NAME_MAX + 1);
+    n += ARCA_LP_IDENTITY_NAME_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    /* ... of 64 is fine, with a NUL inside it is not */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_IDENTITY_REMOVE);
+    n += put16(buf + n, ARCA_LP_IDENTITY_NAME_MAX);
+    memset(buf + n, 'n', ARCA_LP_IDENTITY_NAME_MAX);
+    n += ARCA_LP_IDENTITY_NAME_MAX;
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.name.len, ARCA_LP_IDENTITY_NAME_MAX);
+    buf[n - 3] = 0;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+
+    /* partitions text of 1025 bytes (IDENTITY_PUT) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_IDENTITY_PUT);
+    n += put16(buf + n, 1);
+    buf[n++] = 'a';
+    n += put32(buf + n, 8);
+    n += put16(buf + n, ARCA_LP_PARTITIONS_MAX + 1);
+    memset(buf + n, 'p', ARCA_LP_PARTITIONS_MAX + 1);
+    n += ARCA_LP_PARTITIONS_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* client CA over 16 KiB (cap checked before the bytes) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_INITIALISE_DOMAIN);
+    n += put16(buf + n, 4);
+    memcpy(buf + n, "1234", 4);
+    n += 4;
+    n += put32(buf + n, ARCA_LP_CLIENT_CA_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* nonce of 65 bytes */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_ATTEST);
+    n += put32(buf + n, ARCA_LP_NONCE_MAX + 1);
+    memset(buf + n, 1, ARCA_LP_NONCE_MAX + 1);
+    n += ARCA_LP_NONCE_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+
+    /* AUDIT_READ max over ARCA_LP_AUDIT_READ_MAX; at the cap it is fine */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_AUDIT_READ);
+    n += put32(buf + n, 0);
+    n += put32(buf + n, 5);
+    n += put32(buf + n, ARCA_LP_AUDIT_READ_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    put32(buf + n - 4, ARCA_LP_AUDIT_READ_MAX);
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.value64, 5);
+    assert_int_equal(out.value, ARCA_LP_AUDIT_READ_MAX);
+}
+
+static void encode_expect(const arca_lp_request *r, arca_status expect)
+{
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 16, 1 << 20), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(r, &b), expect);
+    arca_builder_cleanup(&b);
+}
+
+/* The encoder enforces the new ops' caps too. */
+static void test_request_encode_refuses_identity_ops(void **state)
+{
+    (void)state;
+    static arca_lp_request r;
+    static uint8_t big[ARCA_LP_CLIENT_CA_MAX + 1];
+    char name[ARCA_LP_IDENTITY_NAME_MAX + 2];
+    memset(name, 'n', sizeof(name) - 1);
+    name[sizeof(name) - 1] = 0;
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_IDENTITY_REMOVE;
+    r.name = B(name);
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+    r.name.data = (const uint8_t *)"a\0b";
+    r.name.len = 3;
+    encode_expect(&r, ARCA_ERR_ARGS);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_IDENTITY_PUT;
+    r.name = B("n");
+    r.data.data = big;
+    r.data.len = ARCA_LP_PARTITIONS_MAX + 1;
+    memset(big, 'p', sizeof(big));
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_INITIALISE_DOMAIN;
+    r.pin = B("1234");
+    r.data.data = big;
+    r.data.len = ARCA_LP_CLIENT_CA_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+    r.data.len = ARCA_LP_CLIENT_CA_MAX;
+    encode_expect(&r, ARCA_OK);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_ATTEST;
+    r.data.data = big;
+    r.data.len = ARCA_LP_NONCE_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_AUDIT_READ;
+    r.value = ARCA_LP_AUDIT_READ_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
 }
 
 static void test_request_encode_refuses(void **state)
@@ -472,6 +613,57 @@ static void test_response_shapes(void **state)
     check_edges(buf, len, ARCA_LP_AUDIT_VERIFY);
     free(buf);
 
+    /* IDENTITIES */
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32(&b, 2), ARCA_OK);
+    arca_lp_identity ia = {B("arca-admin"), 0xF, B("*")}, ib = {B("arca-client"), 0x8, B("p1,p2")};
+    assert_int_equal(arca_lp_identity_add(&b, &ia), ARCA_OK);
+    assert_int_equal(arca_lp_identity_add(&b, &ib), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_IDENTITY_LIST, &r), ARCA_OK);
+    assert_int_equal(r.num_items, 2);
+    arca_lp_identity it;
+    assert_int_equal(arca_lp_identity_next(&r.list, &it), ARCA_OK);
+    assert_bytes(&it.name, &ia.name);
+    assert_int_equal(it.roles, 0xF);
+    assert_bytes(&it.partitions, &ia.partitions);
+    assert_int_equal(arca_lp_identity_next(&r.list, &it), ARCA_OK);
+    assert_bytes(&it.name, &ib.name);
+    assert_int_equal(it.roles, 0x8);
+    assert_bytes(&it.partitions, &ib.partitions);
+    assert_int_equal(arca_lp_identity_next(&r.list, &it), ARCA_ERR_DECODE);
+    check_edges(buf, len, ARCA_LP_IDENTITY_LIST);
+    free(buf);
+
+    /* RECORDS */
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_builder_add_u32(&b, 1), ARCA_OK);
+    arca_lp_record ra = {42, 1700000000123ull, B("arca-admin/admin"), B("LOGIN"), ARCA_ERR_PIN_INCORRECT,
+                         B("00112233445566778899aabbccddeeff"), B("partition p1")};
+    assert_int_equal(arca_lp_record_add(&b, &ra), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_AUDIT_READ, &r), ARCA_OK);
+    assert_int_equal(r.num_items, 1);
+    arca_lp_record rt;
+    assert_int_equal(arca_lp_record_next(&r.list, &rt), ARCA_OK);
+    assert_int_equal(rt.seq, 42);
+    assert_int_equal(rt.time_ms, 1700000000123ull);
+    assert_bytes(&rt.actor, &ra.actor);
+    assert_bytes(&rt.event, &ra.event);
+    assert_int_equal(rt.status, ARCA_ERR_PIN_INCORRECT);
+    assert_bytes(&rt.object, &ra.object);
+    assert_bytes(&rt.detail, &ra.detail);
+    assert_int_equal(arca_cursor_remaining(&r.list), 0);
+    check_edges(buf, len, ARCA_LP_AUDIT_READ);
+    free(buf);
+
+    /* ATTEST: BYTES */
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_ATTEST), ARCA_LP_SHAPE_BYTES);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_INITIALISE_DOMAIN), ARCA_LP_SHAPE_EMPTY);
+    assert_string_equal(arca_lp_op_name(ARCA_LP_AUDIT_READ), "AUDIT_READ");
+
     /* unknown op */
     const uint8_t ok[] = {0, 0, 0, 0};
     assert_int_equal(resp_decode(ok, sizeof(ok), 99, &r), ARCA_ERR_ARGS);
@@ -535,6 +727,24 @@ static void test_response_errors(void **state)
     n += put16(h + n, 1);
     h[n++] = 'a';
     assert_int_equal(resp_decode(h, n, ARCA_LP_PARTITION_LIST, &r), ARCA_ERR_DECODE);
+
+    n = put32(h, ARCA_OK); /* too many identities */
+    n += put32(h + n, ARCA_LP_IDENTITIES_MAX + 1);
+    assert_int_equal(resp_decode(h, n, ARCA_LP_IDENTITY_LIST, &r), ARCA_ERR_TOO_LARGE);
+
+    n = put32(h, ARCA_OK); /* too many records */
+    n += put32(h + n, ARCA_LP_AUDIT_READ_MAX + 1);
+    assert_int_equal(resp_decode(h, n, ARCA_LP_AUDIT_READ, &r), ARCA_ERR_TOO_LARGE);
+
+    n = put32(h, ARCA_OK); /* identity name over its cap */
+    n += put32(h + n, 1);
+    n += put16(h + n, ARCA_LP_IDENTITY_NAME_MAX + 1);
+    memset(h + n, 'n', ARCA_LP_IDENTITY_NAME_MAX + 1);
+    n += ARCA_LP_IDENTITY_NAME_MAX + 1;
+    n += put32(h + n, 1);
+    n += put16(h + n, 1);
+    h[n++] = '*';
+    assert_int_equal(resp_decode(h, n, ARCA_LP_IDENTITY_LIST, &r), ARCA_ERR_TOO_LARGE);
 }
 
 /* ---- frames ---- */
@@ -601,6 +811,7 @@ int main(void)
         cmocka_unit_test(test_request_bad_version_and_op),
         cmocka_unit_test(test_request_over_caps),
         cmocka_unit_test(test_request_encode_refuses),
+        cmocka_unit_test(test_request_encode_refuses_identity_ops),
         cmocka_unit_test(test_response_shapes),
         cmocka_unit_test(test_response_errors),
         cmocka_unit_test(test_frames),

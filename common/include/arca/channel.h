@@ -33,6 +33,10 @@ typedef enum arca_frame_type {
     ARCA_OCALL_STORE_GET = 0x0101,
     ARCA_OCALL_STORE_COMMIT = 0x0102,
     ARCA_OCALL_STORE_SCAN = 0x0103,
+    /* A notification, never answered: the enclave has finished with a
+     * client connection. payload: u64 conn id (exactly 8 bytes). A frame of
+     * this type with the REPLY flag does not decode (ARCA_ERR_DECODE). */
+    ARCA_OCALL_CONN_CLOSED = 0x0104,
 } arca_frame_type;
 
 typedef struct arca_frame_header {
@@ -43,12 +47,16 @@ typedef struct arca_frame_header {
 } arca_frame_header;
 
 /* Payload cap for a frame type in one direction (requests and replies have
- * separate caps); 0 if the type is unknown. */
+ * separate caps); 0 if the type is unknown (and, for reply = true, for a
+ * notification type, which has no reply). */
 size_t arca_frame_cap(uint16_t type, bool reply);
+
+/* True for a notification type (no reply exists: ARCA_OCALL_CONN_CLOSED). */
+bool arca_frame_is_notification(uint16_t type);
 
 /* Decode and validate a header: ARCA_ERR_FRAME_TYPE for an unknown type,
  * ARCA_ERR_FRAME_SIZE when payload_len exceeds the cap, ARCA_ERR_DECODE for
- * unknown flag bits. The header is filled in even on FRAME_TYPE/FRAME_SIZE
+ * unknown flag bits or the REPLY flag on a notification type. The header is filled in even on FRAME_TYPE/FRAME_SIZE
  * so the caller can log it. */
 ARCA_MUST_CHECK arca_status arca_frame_header_decode(const uint8_t in[ARCA_FRAME_HEADER_LEN],
                                                      arca_frame_header *out);
@@ -65,6 +73,13 @@ ARCA_MUST_CHECK arca_status arca_channel_send(int fd, uint16_t type, uint16_t fl
  * headers (then the stream is unusable: the caller ends the channel). */
 ARCA_MUST_CHECK arca_status arca_channel_recv(int fd, arca_frame_header *out_hdr, uint8_t **out_payload,
                                               int *out_fd);
+
+/* ARCA_OCALL_CONN_CLOSED payload: u64 conn id, exactly
+ * ARCA_CONN_CLOSED_LEN bytes. decode: ARCA_ERR_DECODE for any other
+ * length (p may be NULL when len is 0); *out_conn_id set only on success. */
+#define ARCA_CONN_CLOSED_LEN 8u
+void arca_conn_closed_encode(uint64_t conn_id, uint8_t out[ARCA_CONN_CLOSED_LEN]);
+ARCA_MUST_CHECK arca_status arca_conn_closed_decode(const uint8_t *p, size_t len, uint64_t *out_conn_id);
 
 /* Start parameters the host sends with ARCA_ECALL_START. Strings are
  * borrowed from the payload when decoded. */

@@ -216,6 +216,19 @@ enum arca_kmip_tag {
 #define ARCA_KMIP_TAG_EXTENSION_LAST 0x54FFFFu
 #define ARCA_KMIP_TAG_ARCA_FIRST 0x54A000u
 #define ARCA_KMIP_TAG_ARCA_LAST 0x54AFFFu
+/* Arca Call (ARCA_KMIP_OP_ARCA_CALL): the Request Payload holds one Byte
+ * String ARCA_REQUEST (a local-protocol request, docs/protocol.md), the
+ * Response Payload one Byte String ARCA_RESPONSE (the local-protocol
+ * response). Kept out of ARCA_KMIP_TAGS on purpose: that table also maps
+ * KMIP 1.x attribute names to tags, and these are not attributes. */
+#define ARCA_KMIP_TAG_ARCA_REQUEST 0x54A001u
+#define ARCA_KMIP_TAG_ARCA_RESPONSE 0x54A002u
+
+/* The largest KMIP message Arca reads or writes on a client connection,
+ * TTLV header included: ARCA_LP_FRAME_MAX (local_proto.h, 1 MiB) plus
+ * 64 KiB for the KMIP around an Arca Call. A header that announces more is
+ * refused before anything is allocated. */
+#define ARCA_KMIP_WIRE_MAX ((1u << 20) + (64u << 10))
 
 /* ---- Operation (Enumeration, tag Operation) ---------------------------- */
 #define ARCA_KMIP_OPERATIONS(X) \
@@ -258,6 +271,9 @@ enum arca_kmip_operation {
 #define ARCA_KMIP_ENUM_EXTENSION_FLAG 0x80000000u
 #define ARCA_KMIP_OP_ARCA_FIRST 0x8000A000u
 #define ARCA_KMIP_OP_ARCA_LAST 0x8000AFFFu
+/* Arca Call: one local-protocol request on the connection's keystore
+ * session (docs/protocol.md, "Transport"). Not listed by Query. */
+#define ARCA_KMIP_OP_ARCA_CALL 0x8000A001u
 
 /* ---- Result Status ------------------------------------------------------ */
 enum arca_kmip_result_status {

@@ -35,6 +35,12 @@
 #define ARCA_LP_MESSAGE_MAX 256u             /* error message bytes */
 #define ARCA_LP_IV_MAX 64u
 #define ARCA_LP_ID_LEN 16u
+#define ARCA_LP_IDENTITY_NAME_MAX 64u        /* = ARCA_IDENTITY_NAME_MAX */
+#define ARCA_LP_PARTITIONS_MAX 1024u         /* = ARCA_IDENTITY_PARTITIONS_MAX */
+#define ARCA_LP_CLIENT_CA_MAX (16u * 1024u)  /* = ARCA_CLIENT_CA_MAX */
+#define ARCA_LP_NONCE_MAX 64u                /* = ARCA_ATTEST_NONCE_MAX */
+#define ARCA_LP_AUDIT_READ_MAX 1024u         /* = ARCA_AUDIT_READ_MAX */
+#define ARCA_LP_IDENTITIES_MAX 1024u         /* = ARCA_IDENTITY_MAX */
 
 typedef enum arca_lp_op {
     ARCA_LP_INITIALISE = 1,
@@ -61,7 +67,13 @@ typedef enum arca_lp_op {
     ARCA_LP_RANDOM = 22,
     ARCA_LP_AUDIT_VERIFY = 23,
     ARCA_LP_STATUS = 24,
-    ARCA_LP_OP_MAX = 24,
+    ARCA_LP_INITIALISE_DOMAIN = 25, /* pin, data = client CA DER */
+    ARCA_LP_IDENTITY_PUT = 26,      /* name, value = roles, data = partitions text */
+    ARCA_LP_IDENTITY_REMOVE = 27,   /* name */
+    ARCA_LP_IDENTITY_LIST = 28,
+    ARCA_LP_ATTEST = 29,            /* data = nonce */
+    ARCA_LP_AUDIT_READ = 30,        /* value64 = from seq, value = max */
+    ARCA_LP_OP_MAX = 30,
 } arca_lp_op;
 
 /* Borrowed bytes. */
@@ -101,9 +113,15 @@ typedef struct arca_lp_request {
     arca_lp_template tmpl2;     /* GENERATE_KEY_PAIR: private */
     uint8_t id[ARCA_LP_ID_LEN]; /* the object operated on (WRAP: wrapping key) */
     uint8_t id2[ARCA_LP_ID_LEN]; /* WRAP: target */
-    uint32_t value;             /* GET_ATTRIBUTE: type; FIND: max; RANDOM: length */
-    arca_lp_bytes data;         /* SIGN/VERIFY/ENCRYPT/DECRYPT input, UNWRAP wrapped key */
+    uint32_t value;             /* GET_ATTRIBUTE: type; FIND: max; RANDOM: length;
+                                   IDENTITY_PUT: roles; AUDIT_READ: max (<= ARCA_LP_AUDIT_READ_MAX) */
+    arca_lp_bytes data;         /* SIGN/VERIFY/ENCRYPT/DECRYPT input, UNWRAP wrapped key;
+                                   INITIALISE_DOMAIN: client CA DER (<= ARCA_LP_CLIENT_CA_MAX, u32-prefixed);
+                                   IDENTITY_PUT: partitions text (<= ARCA_LP_PARTITIONS_MAX, u16-prefixed, no NUL);
+                                   ATTEST: nonce (<= ARCA_LP_NONCE_MAX, u32-prefixed) */
     arca_lp_bytes sig;          /* VERIFY */
+    arca_lp_bytes name;         /* IDENTITY_PUT / IDENTITY_REMOVE: identity (<= ARCA_LP_IDENTITY_NAME_MAX, no NUL) */
+    uint64_t value64;           /* AUDIT_READ: first sequence number */
 } arca_lp_request;
 
 /* Encode a request payload (without the frame length). ARCA_ERR_ARGS for
@@ -125,6 +143,9 @@ typedef enum arca_lp_shape {
     ARCA_LP_SHAPE_NAMES,       /* u32 count | u16-prefixed name * count */
     ARCA_LP_SHAPE_U64,         /* u64 */
     ARCA_LP_SHAPE_PAIRS,       /* u32 count | (u16-prefixed key, u16-prefixed value) * count */
+    ARCA_LP_SHAPE_IDENTITIES,  /* u32 count | (u16-prefixed name, u32 roles, u16-prefixed partitions) * count */
+    ARCA_LP_SHAPE_RECORDS,     /* u32 count | (u64 seq, u64 time_ms, u16-prefixed actor, u16-prefixed event,
+                                  u32 status, u16-prefixed object (hex or ""), u16-prefixed detail) * count */
 } arca_lp_shape;
 
 /* 0 for an unknown op. */
@@ -155,6 +176,29 @@ ARCA_MUST_CHECK arca_status arca_lp_response_error(arca_builder *b, arca_status 
  * for short/trailing/malformed input or a status value out of range,
  * ARCA_ERR_TOO_LARGE for counts/lengths over their caps. */
 ARCA_MUST_CHECK arca_status arca_lp_response_decode(arca_cursor *c, uint16_t op, arca_lp_response *out);
+
+/* Items of IDENTITIES / RECORDS lists: take the next item from a
+ * response's `list` cursor (already validated by the response decoder;
+ * borrowed from the response buffer). ARCA_ERR_DECODE when the cursor is
+ * exhausted or malformed. */
+typedef struct arca_lp_identity {
+    arca_lp_bytes name;
+    uint32_t roles;
+    arca_lp_bytes partitions;
+} arca_lp_identity;
+typedef struct arca_lp_record {
+    uint64_t seq;
+    uint64_t time_ms;
+    arca_lp_bytes actor, event;
+    uint32_t status; /* arca_status of the audited operation */
+    arca_lp_bytes object, detail;
+} arca_lp_record;
+ARCA_MUST_CHECK arca_status arca_lp_identity_next(arca_cursor *list, arca_lp_identity *out);
+ARCA_MUST_CHECK arca_status arca_lp_record_next(arca_cursor *list, arca_lp_record *out);
+/* Encoders of those items (the keystore's side; the caller writes the
+ * u32 count first). ARCA_ERR_TOO_LARGE when a string is over 65535. */
+ARCA_MUST_CHECK arca_status arca_lp_identity_add(arca_builder *b, const arca_lp_identity *item);
+ARCA_MUST_CHECK arca_status arca_lp_record_add(arca_builder *b, const arca_lp_record *item);
 
 /* Frames over a stream fd. write: all or ARCA_ERR_IO (EPIPE etc. without
  * SIGPIPE on sockets). read: blocks up to timeout_ms (< 0: forever) for

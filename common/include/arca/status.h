@@ -67,6 +67,8 @@ typedef enum arca_status {
     ARCA_ERR_ATTEST_INSECURE,     /* dev or debug evidence refused by policy */
     ARCA_ERR_ATTEST_MEASUREMENT,  /* attested measurement is not the expected one */
     ARCA_ERR_OBJECT_STATE,        /* the object's lifecycle state (Pre-Active, revoked...) forbids this */
+    ARCA_ERR_CERT_UNTRUSTED,      /* client certificate does not chain to the client CA */
+    ARCA_ERR_IDENTITY_UNKNOWN,    /* client identity (certificate CN) not registered, or removed */
     ARCA_STATUS_COUNT
 } arca_status;
 

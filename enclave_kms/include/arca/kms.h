@@ -63,7 +63,7 @@
 #define ARCA_PARTITION_NAME_MAX 64u
 #define ARCA_PIN_MIN 4u
 #define ARCA_PIN_MAX 128u
-#define ARCA_PIN_MAX_FAILURES 10u
+#define ARCA_PIN_MAX_FAILURES 5u
 #define ARCA_LABEL_MAX 256u
 #define ARCA_ATTR_VALUE_MAX (16u * 1024u)
 #define ARCA_DATA_MAX (256u * 1024u) /* per operation input */
@@ -236,9 +236,111 @@ ARCA_MUST_CHECK arca_status arca_kms_derive(arca_kms *kms, arca_kms_session *ses
 ARCA_MUST_CHECK arca_status arca_kms_random(arca_kms *kms, arca_kms_session *sess, size_t len, arca_builder *out);
 
 /* Walk the whole audit chain; ARCA_OK with the record count, or
- * ARCA_ERR_INTEGRITY naming (in the log) the first bad sequence number.
- * Needs a login (any role). */
+ * ARCA_ERR_INTEGRITY naming the first bad record ("audit record N: what
+ * failed", in the log and in arca_kms_audit_verify_failure). Needs a
+ * login (any role), or a session whose identity has role AUDITOR. */
 ARCA_MUST_CHECK arca_status arca_kms_audit_verify(arca_kms *kms, arca_kms_session *sess, uint64_t *out_records);
+/* After arca_kms_audit_verify failed on this session: "audit record N:
+ * <what failed>" (never a secret); "" otherwise. Owned by the session,
+ * valid until its next call. */
+const char *arca_kms_audit_verify_failure(const arca_kms_session *sess);
+
+/* ---- Client identities (certificate CN), the client CA, attestation ----
+ *
+ * A client identity is the subject CN (1..ARCA_IDENTITY_NAME_MAX bytes,
+ * printable ASCII) of a client certificate that chains to the client CA
+ * installed by arca_kms_initialise_domain. The keystore keeps, sealed in
+ * its appliance state, the CA (DER) and one record per identity: name,
+ * roles (ARCA_IDENTITY_ROLE_* bits) and partitions ("*" = all, or
+ * comma-separated partition names).
+ *
+ * A session with a peer (arca_kms_session_set_peer succeeded) is bound to
+ * that identity: ADMIN login needs role ADMIN; SO / USER login on a
+ * partition needs the partition in the identity's list, and for USER the
+ * role USER (SO: any role). A session without a peer (in-process callers,
+ * unit tests) behaves as before identities existed. */
+#define ARCA_IDENTITY_NAME_MAX 64u
+#define ARCA_IDENTITY_PARTITIONS_MAX 1024u
+#define ARCA_IDENTITY_ROLE_ADMIN 0x1u
+#define ARCA_IDENTITY_ROLE_OFFICER 0x2u
+#define ARCA_IDENTITY_ROLE_AUDITOR 0x4u
+#define ARCA_IDENTITY_ROLE_USER 0x8u
+#define ARCA_IDENTITY_ROLES_ALL 0xFu
+#define ARCA_IDENTITY_MAX 1024u /* registered identities */
+#define ARCA_CLIENT_CA_MAX (16u * 1024u)
+#define ARCA_CHANNEL_BINDING_MAX 64u
+#define ARCA_ATTEST_NONCE_MAX 64u
+#define ARCA_AUDIT_READ_MAX 1024u /* records per arca_kms_audit_read */
+
+/* TLS layer, during the handshake: the peer's leaf certificate (DER) and
+ * any intermediates it sent (chain_der[i] / chain_len[i], may be NULL when
+ * chain_num is 0; all borrowed). Decides admission: before initialisation
+ * any well-formed certificate with a usable CN is admitted (bootstrap:
+ * only STATUS, ATTEST and INITIALISE_DOMAIN are useful then); afterwards
+ * the certificate must verify against the client CA (purpose SSL client,
+ * current time) and its CN must be a registered identity. Binds the
+ * identity to sess on success. Every refusal writes an audit record
+ * ARCA_AUDIT_CONNECTION_REFUSED with the CN (if any) and the reason.
+ * ARCA_ERR_DECODE (not a certificate / no usable CN), ARCA_ERR_CERT_UNTRUSTED
+ * (does not chain to the client CA), ARCA_ERR_IDENTITY_UNKNOWN (not
+ * registered or removed), ARCA_ERR_ALREADY_LOGGED_IN (a peer is already set). */
+ARCA_MUST_CHECK arca_status arca_kms_session_set_peer(arca_kms *kms, arca_kms_session *sess, const uint8_t *leaf_der,
+                                                      size_t leaf_len, const uint8_t *const *chain_der,
+                                                      const size_t *chain_len, size_t chain_num);
+/* Audit a refused connection that never got as far as a certificate
+ * (peer: e.g. "tcp 10.0.0.5" or "unix uid 1000"; reason: short text;
+ * either may be NULL). Writes ARCA_AUDIT_CONNECTION_REFUSED. */
+ARCA_MUST_CHECK arca_status arca_kms_audit_refusal(arca_kms *kms, const char *peer, const char *reason);
+/* The TLS exporter for fresh attestation (1..ARCA_CHANNEL_BINDING_MAX
+ * bytes, copied). ARCA_ERR_ARGS otherwise. */
+ARCA_MUST_CHECK arca_status arca_kms_session_set_channel_binding(arca_kms_session *sess, const uint8_t *b,
+                                                                 size_t len);
+/* The identity name bound to the session ("" if none). Owned by sess. */
+const char *arca_kms_session_identity(const arca_kms_session *sess);
+
+/* Initialise the appliance with a client CA (only when not initialised:
+ * ARCA_ERR_ALREADY_INITIALISED otherwise). The session must have a peer
+ * (ARCA_ERR_PERMISSION otherwise); client_ca_der must be one X.509
+ * certificate (ARCA_ERR_DECODE) with basicConstraints CA:TRUE
+ * (ARCA_ERR_ARGS), at most ARCA_CLIENT_CA_MAX bytes (ARCA_ERR_TOO_LARGE);
+ * the caller's own certificate must verify against it
+ * (ARCA_ERR_CERT_UNTRUSTED). Sets the admin PIN, installs the CA and
+ * registers the caller's CN with every role and partitions "*", in one
+ * commit with its audit record. The session is logged in as admin. */
+ARCA_MUST_CHECK arca_status arca_kms_initialise_domain(arca_kms *kms, arca_kms_session *sess, const char *admin_pin,
+                                                       const uint8_t *client_ca_der, size_t ca_len);
+/* Admin login. Add or replace an identity. name: 1..64 printable ASCII
+ * (ARCA_ERR_ARGS); roles: non-zero subset of ARCA_IDENTITY_ROLES_ALL
+ * (ARCA_ERR_ARGS); partitions: "*" or comma-separated partition names
+ * (each 1..ARCA_PARTITION_NAME_MAX, no empty item; ARCA_ERR_ARGS; the
+ * partitions need not exist yet). Replacing the last ADMIN identity with
+ * one without ADMIN: ARCA_ERR_PERMISSION. More than ARCA_IDENTITY_MAX:
+ * ARCA_ERR_TOO_LARGE. Audited. */
+ARCA_MUST_CHECK arca_status arca_kms_identity_put(arca_kms *kms, arca_kms_session *sess, const char *name,
+                                                  uint32_t roles, const char *partitions);
+/* Admin login. ARCA_ERR_IDENTITY_UNKNOWN if not registered;
+ * ARCA_ERR_PERMISSION when it is the last identity with role ADMIN.
+ * Sessions already bound to the name keep their connection but can no
+ * longer log in. Audited. */
+ARCA_MUST_CHECK arca_status arca_kms_identity_remove(arca_kms *kms, arca_kms_session *sess, const char *name);
+/* Admin login (or role ADMIN identity logged in as admin). Appends the
+ * local-protocol IDENTITIES body: u32 count, (u16-prefixed name, u32
+ * roles, u16-prefixed partitions)*, sorted by name. */
+ARCA_MUST_CHECK arca_status arca_kms_identity_list(arca_kms *kms, arca_kms_session *sess, arca_builder *out);
+/* Fresh attestation: no login needed. nonce 1..ARCA_ATTEST_NONCE_MAX
+ * bytes; the session must have a channel binding (ARCA_ERR_ARGS
+ * otherwise). Appends the evidence (arca_sealing_evidence_create) whose
+ * report data = arca_ratls_fresh_report_data(nonce, binding). */
+ARCA_MUST_CHECK arca_status arca_kms_attest(arca_kms *kms, arca_kms_session *sess, const uint8_t *nonce,
+                                            size_t nonce_len, arca_builder *out_evidence);
+/* Admin login, or an identity with role AUDITOR (no PIN). Appends the
+ * local-protocol RECORDS body for up to max (1..ARCA_AUDIT_READ_MAX,
+ * ARCA_ERR_ARGS otherwise) records with seq >= from_seq: u32 count,
+ * (u64 seq, u64 time_ms, u16-prefixed actor, u16-prefixed event name,
+ * u32 status, u16-prefixed object id hex or "", u16-prefixed detail)*.
+ * Records are authenticated as they are read (ARCA_ERR_INTEGRITY). */
+ARCA_MUST_CHECK arca_status arca_kms_audit_read(arca_kms *kms, arca_kms_session *sess, uint64_t from_seq,
+                                                uint32_t max, arca_builder *out);
 
 /* Counters for status and tests. */
 typedef struct arca_kms_stats {
