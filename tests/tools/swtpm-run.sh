@@ -17,8 +17,17 @@ start)
   swtpm socket --tpm2 --tpmstate "dir=$dir/tpmstate" \
     --server "type=unixio,path=$dir/tpm.sock" --ctrl "type=unixio,path=$dir/tpm.sock.ctrl" \
     --flags not-need-init,startup-clear --pid "file=$dir/swtpm.pid" --daemon
-  for _ in $(seq 100); do [ -S "$dir/tpm.sock" ] && break; sleep 0.05; done
-  [ -S "$dir/tpm.sock" ] || { echo "swtpm did not start in $dir" >&2; exit 1; }
+  # Ready = it answers a command (the socket files appear before swtpm
+  # listens on both; under load a bare file check raced it).
+  ready=
+  for _ in $(seq 200); do
+    if [ -S "$dir/tpm.sock" ] && [ -S "$dir/tpm.sock.ctrl" ] &&
+      tpm2_getrandom -T "swtpm:path=$dir/tpm.sock" 1 >/dev/null 2>&1; then
+      ready=1; break
+    fi
+    sleep 0.05
+  done
+  [ -n "$ready" ] || { echo "swtpm did not start in $dir" >&2; exit 1; }
   echo "swtpm:path=$dir/tpm.sock"
   ;;
 stop)

@@ -16,7 +16,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdbool.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -67,11 +70,24 @@ static void sleep_ms(long ms)
     nanosleep(&ts, NULL);
 }
 
+/* Whether a unix stream socket at path accepts a connection now. */
+static bool accepts(const char *path)
+{
+    struct sockaddr_un sa = {.sun_family = AF_UNIX};
+    if (strlen(path) >= sizeof sa.sun_path) return false;
+    strcpy(sa.sun_path, path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0) return false;
+    bool ok = connect(fd, (struct sockaddr *)&sa, sizeof sa) == 0;
+    close(fd);
+    return ok;
+}
+
 /* Start swtpm on <dir>/tpm.sock (control: tpm.sock.ctrl, as the swtpm TCTI
  * expects) and wait until it listens. */
 static void start_swtpm(fixture *f)
 {
-    char tpmstate[128], server[160], ctrl[160], tpmstate_dir[96];
+    char tpmstate[128], server[160], ctrl[160], tpmstate_dir[96], ctrl_path[160];
     snprintf(tpmstate_dir, sizeof tpmstate_dir, "%s/tpmstate", f->dir);
     assert_true(mkdir(tpmstate_dir, 0700) == 0 || errno == EEXIST); /* kept across a restart */
     unlink(f->sock);
@@ -80,6 +96,7 @@ static void start_swtpm(fixture *f)
     snprintf(tpmstate, sizeof tpmstate, "dir=%s", tpmstate_dir);
     snprintf(server, sizeof server, "type=unixio,path=%s", f->sock);
     snprintf(ctrl, sizeof ctrl, "type=unixio,path=%s.ctrl", f->sock);
+    snprintf(ctrl_path, sizeof ctrl_path, "%s.ctrl", f->sock);
     pid_t pid = fork();
     assert_true(pid >= 0);
     if (pid == 0) {
@@ -99,10 +116,13 @@ static void start_swtpm(fixture *f)
             f->swtpm = 0;
             fail_msg("swtpm exited at start (status %d): is swtpm installed? (deploy/packages.sh test)", wst);
         }
-        if (access(f->sock, F_OK) == 0) return;
+        /* Ready = both sockets accept a connection (the file appears at
+         * bind(), before listen(), and the control socket comes second:
+         * under load a test that only waited for the file raced swtpm). */
+        if (accepts(f->sock) && accepts(ctrl_path)) return;
         sleep_ms(10);
     }
-    fail_msg("swtpm did not create %s within 5 s", f->sock);
+    fail_msg("swtpm did not listen on %s within 5 s", f->sock);
 }
 
 static void stop_swtpm(fixture *f)
