@@ -23,6 +23,9 @@
 #   ARCA_SOCKET        arcad's unix socket
 #   ARCA_KMIP_HOST, ARCA_KMIP_PORT   arcad's TCP listener (standard KMIP clients)
 #   ARCA_PKI_DIR       the PKI: ca.pem, client.pem/.key, admin.pem/.key, ...
+#   ARCA_PKCS11_MODULE the PKCS#11 module (BUILD/pkcs11/libarca-pkcs11.so)
+#   ARCA_PKCS11_CONF   its configuration (= ARCA_CLIENT_CONF: identity
+#                      arca-client), e.g. pkcs11-tool --module "$ARCA_PKCS11_MODULE" -L
 #   ARCA_ADMIN_CONF    the operator's configuration (identity arca-admin); the
 #                      admin PIN is dev-run-admin and is NOT exported (with
 #                      ARCA_ADMIN_PIN set kms-client logs in as admin, which
@@ -128,6 +131,7 @@ export ARCA_CLIENT_CONF=$RUN/client.conf ARCA_ADMIN_CONF=$RUN/admin.conf ARCA_PK
 export ARCA_TOKEN_LABEL=$PARTITION ARCA_PARTITION=$PARTITION
 export ARCA_USER_PIN=$USER_PIN ARCA_PIN=$USER_PIN ARCA_SO_PIN=$SO_PIN
 export ARCA_SOCKET=$RUN/arcad.sock ARCA_KMIP_HOST=127.0.0.1 ARCA_KMIP_PORT=$PORT
+export ARCA_PKCS11_MODULE=$BUILD/pkcs11/libarca-pkcs11.so ARCA_PKCS11_CONF=$RUN/client.conf
 unset ARCA_ADMIN_PIN
 rc=0
 "$@" || rc=$?

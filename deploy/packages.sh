@@ -8,7 +8,8 @@ set -euo pipefail
 build_pkgs=(build-essential cmake pkg-config libssl-dev openssl liblmdb-dev libseccomp-dev
             libcbor-dev libp11-kit-dev libcmocka-dev bc libtss2-dev)
 test_pkgs=(lmdb-utils procps xxd clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools
-           python3 python3-pykmip gnutls-bin)  # python3-pykmip, gnutls-bin: tests/integration/test_interop_*.sh
+           python3 python3-pykmip gnutls-bin  # python3-pykmip, gnutls-bin: tests/integration/test_interop_*.sh
+           opensc softhsm2 libengine-pkcs11-openssl python3-pykcs11)  # tests/integration/test_pkcs11_*.sh
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
 missing=()

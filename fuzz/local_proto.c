@@ -159,6 +159,9 @@ static void encode_response(uint16_t op, const arca_lp_response *r, arca_builder
         CHECK(arca_builder_add_u32(b, r->num_items) == ARCA_OK);
         CHECK(arca_builder_add_bytes(b, r->list.data, r->list.len) == ARCA_OK);
         break;
+    case ARCA_LP_SHAPE_WHOAMI:
+        CHECK(arca_lp_whoami_add(b, &r->identity, r->role, &r->partition) == ARCA_OK);
+        break;
     default:
         abort();
     }

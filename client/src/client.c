@@ -645,6 +645,7 @@ static bool idempotent(uint16_t op)
     case ARCA_LP_AUDIT_VERIFY:
     case ARCA_LP_PARTITION_LIST:
     case ARCA_LP_IDENTITY_LIST:
+    case ARCA_LP_WHOAMI:
         return true;
     default:
         return false;
@@ -960,6 +961,65 @@ arca_status arca_client_identity_list(arca_client *c, arca_client_identity **out
     return run(c, new_request(ARCA_LP_IDENTITY_LIST), extract_identities, &o);
 }
 
+typedef struct whoami_out {
+    arca_client_identity *id;
+    int *role;
+    char *partition;
+} whoami_out;
+
+static arca_status extract_whoami(arca_client *c, const arca_lp_response *resp, void *ctx)
+{
+    (void)c;
+    whoami_out *o = ctx;
+    const arca_lp_identity *it = &resp->identity;
+    ARCA_ENSURE(it->name.len <= ARCA_CLIENT_IDENTITY_NAME_MAX, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(it->partitions.len <= ARCA_CLIENT_PARTITIONS_MAX, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(resp->partition.len <= ARCA_LP_NAME_MAX, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(it->name.len == 0 || memchr(it->name.data, 0, it->name.len) == NULL, ARCA_ERR_DECODE);
+    ARCA_ENSURE(it->partitions.len == 0 || memchr(it->partitions.data, 0, it->partitions.len) == NULL,
+                ARCA_ERR_DECODE);
+    ARCA_ENSURE(resp->partition.len == 0 || memchr(resp->partition.data, 0, resp->partition.len) == NULL,
+                ARCA_ERR_DECODE);
+    memset(o->id, 0, sizeof(*o->id));
+    if (it->name.len) memcpy(o->id->name, it->name.data, it->name.len);
+    if (it->partitions.len) memcpy(o->id->partitions, it->partitions.data, it->partitions.len);
+    o->id->roles = it->roles;
+    *o->role = resp->role;
+    memset(o->partition, 0, ARCA_LP_NAME_MAX + 1);
+    if (resp->partition.len) memcpy(o->partition, resp->partition.data, resp->partition.len);
+    return ARCA_OK;
+}
+
+arca_status arca_client_whoami(arca_client *c, arca_client_identity *out, int *out_role,
+                               char partition[ARCA_LP_NAME_MAX + 1])
+{
+    ARCA_ENSURE(out != NULL && out_role != NULL && partition != NULL, ARCA_ERR_ARGS);
+    whoami_out o = {out, out_role, partition};
+    return run(c, new_request(ARCA_LP_WHOAMI), extract_whoami, &o);
+}
+
+arca_status arca_client_tls_csr(arca_client *c, const char *cn, uint8_t **der, size_t *len)
+{
+    ARCA_ENSURE(cn != NULL && der != NULL && len != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(cn[0] != '\0' && strlen(cn) <= ARCA_LP_CN_MAX, ARCA_ERR_ARGS);
+    bytes_out o = {der, len};
+    arca_lp_request *r = new_request(ARCA_LP_TLS_CSR);
+    if (r) r->name = text(cn);
+    return run(c, r, extract_bytes, &o);
+}
+
+arca_status arca_client_tls_cert_install(arca_client *c, const uint8_t *chain_der, size_t len)
+{
+    ARCA_ENSURE(chain_der != NULL && len > 0, ARCA_ERR_ARGS);
+    ARCA_ENSURE(len <= ARCA_LP_CERT_CHAIN_MAX, ARCA_ERR_TOO_LARGE);
+    arca_lp_request *r = new_request(ARCA_LP_TLS_CERT_INSTALL);
+    if (r) {
+        r->data.data = chain_der;
+        r->data.len = len;
+    }
+    return run(c, r, NULL, NULL);
+}
+
 arca_status arca_client_generate_key(arca_client *c, uint32_t mechanism, const arca_lp_attr *tmpl, size_t num,
                                      arca_client_id *out_id)
 {
@@ -1096,6 +1156,27 @@ arca_status arca_client_rotate(arca_client *c, const arca_client_id *id, arca_cl
     arca_lp_request *r = new_request(ARCA_LP_ROTATE);
     if (r) memcpy(r->id, id->b, sizeof(r->id));
     return run(c, r, extract_id, out_new);
+}
+
+arca_status arca_client_activate(arca_client *c, const arca_client_id *id)
+{
+    ARCA_ENSURE(id != NULL, ARCA_ERR_ARGS);
+    arca_lp_request *r = new_request(ARCA_LP_ACTIVATE);
+    if (r) memcpy(r->id, id->b, sizeof(r->id));
+    return run(c, r, NULL, NULL);
+}
+
+arca_status arca_client_revoke(arca_client *c, const arca_client_id *id, uint32_t reason, const char *message)
+{
+    ARCA_ENSURE(id != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(message == NULL || strlen(message) <= ARCA_LP_REVOKE_MESSAGE_MAX, ARCA_ERR_TOO_LARGE);
+    arca_lp_request *r = new_request(ARCA_LP_REVOKE);
+    if (r) {
+        memcpy(r->id, id->b, sizeof(r->id));
+        r->value = reason;
+        r->data = text(message);
+    }
+    return run(c, r, NULL, NULL);
 }
 
 static arca_lp_request *crypto_request(uint16_t op, const arca_client_id *id, const arca_lp_mechanism *m,

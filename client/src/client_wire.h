@@ -27,7 +27,9 @@ ARCA_MUST_CHECK arca_status arca_client_wire_response_len(const uint8_t hdr[8], 
  * malformed message (not TTLV, not a Response Message, no header, batch
  * count other than 1, not exactly one Batch Item, an Operation other than
  * Arca Call, an unknown Result Status, a payload other than one Arca
- * Response Byte String). For Result Status Operation Failed, the status
+ * Response Byte String); ARCA_ERR_TOO_LARGE (message "") when the
+ * message is over the TTLV decoder's caps (size, depth, item count). For
+ * Result Status Operation Failed, the status
  * its Result Reason maps to (Invalid Message / Invalid Field / Codec Error
  * -> ARCA_ERR_DECODE, Permission Denied / Authentication Not Successful
  * -> ARCA_ERR_PERMISSION, Item Not Found -> ARCA_ERR_NOT_FOUND, Response

@@ -13,9 +13,11 @@
  * configuration, cannot connect, or the server's attestation does not
  * satisfy the policy. --json: the commands that support it print one JSON
  * object on stdout (on failure {"error": NAME, "message": TEXT} as well as
- * the stderr line). */
+ * the stderr line). Data files of sign, verify, encrypt, decrypt (and the
+ * outputs of key export, tls csr) may be "-": stdin / stdout. */
 #include <errno.h>
 #include <openssl/bio.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/rand.h>
@@ -48,6 +50,8 @@
 #define ARCA_CKA_KEY_VERSION 0xC1524301u
 #define ARCA_CKA_PRIMARY 0xC1524302u
 #define ARCA_CKA_OBJECT_ID 0xC1524303u
+#define ARCA_CKA_STATE 0xC1524304u
+#define ARCA_CKA_ALLOWED_IDENTITIES 0xC1524305u /* = kms.h's; comma-separated identity names */
 
 #define EXIT_FAIL 1
 #define EXIT_USAGE 2
@@ -71,11 +75,11 @@ static const struct cmdhelp {
     {"client", "list", "client list   (ARCA_ADMIN_PIN) [--json]"},
     {"key", "generate",
      "key generate --type aes|generic|rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] --label L [--id HEX]\n"
-     "      [--extractable] [--not-sensitive] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
+     "      [--extractable] [--not-sensitive] [--pre-active] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
      "[--derive|--no-derive]\n      (\"key create\" is the same command)"},
     {"key", "create",
      "key create --type aes|generic|rsa|ec|ed25519 [--bits N] [--curve P-256|P-384|P-521] --label L [--id HEX]\n"
-     "      [--extractable] [--not-sensitive] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
+     "      [--extractable] [--not-sensitive] [--pre-active] [--session] [--no-sign] [--no-encrypt] [--no-wrap] "
      "[--derive|--no-derive]\n      (the same command as key generate)"},
     {"key", "import",
      "key import --type aes|generic (--value-hex HEX | --value-file FILE) --label L [--extractable] "
@@ -86,10 +90,20 @@ static const struct cmdhelp {
     {"key", "public", "key public ID --out FILE"},
     {"key", "destroy", "key destroy ID"},
     {"key", "rotate", "key rotate ID"},
-    {"sign", NULL, "sign ID --mech M --in FILE --out FILE"},
-    {"verify", NULL, "verify ID --mech M --in FILE --sig FILE"},
-    {"encrypt", NULL, "encrypt ID --mech M --in FILE --out FILE"},
-    {"decrypt", NULL, "decrypt ID --mech M --in FILE --out FILE"},
+    {"key", "activate", "key activate ID   (Pre-Active -> Active)"},
+    {"key", "revoke",
+     "key revoke ID [--reason compromise|superseded|cessation|unspecified] [--message TEXT]\n"
+     "      (compromise -> Compromised, otherwise -> Deactivated; default unspecified)"},
+    {"key", "export",
+     "key export ID --wrapping-key WID --mech aes-kw|aes-kwp|rsa-oaep-sha256 --out FILE|-   (ID wrapped under WID; "
+     "audited)"},
+    {"key", "permit",
+     "key permit ID --identities NAME,NAME...   (only these identities may use the key; \"\" = every identity of "
+     "the partition)"},
+    {"sign", NULL, "sign ID --mech M --in FILE|- --out FILE|-   (- = stdin / stdout)"},
+    {"verify", NULL, "verify ID --mech M --in FILE|- --sig FILE"},
+    {"encrypt", NULL, "encrypt ID --mech M --in FILE|- --out FILE|-"},
+    {"decrypt", NULL, "decrypt ID --mech M --in FILE|- --out FILE|-"},
     {"wrap", NULL, "wrap WRAPPING_ID TARGET_ID --mech aes-kw|aes-kwp|rsa-oaep-sha256 --out FILE"},
     {"unwrap", NULL, "unwrap UNWRAPPING_ID --mech M --in FILE --type T --label L [--extractable]"},
     {"derive", NULL,
@@ -100,11 +114,15 @@ static const struct cmdhelp {
     {"audit", "verify", "audit verify [--json]   (-p P with ARCA_PIN, ARCA_ADMIN_PIN, or an auditor identity)"},
     {"attest", NULL, "attest [--nonce HEX] [--json]   (fresh evidence bound to this TLS session; no login)"},
     {"status", NULL, "status [--json]"},
+    {"whoami", NULL, "whoami [--json]   (this connection's identity; with -p and the user PIN, logs in first)"},
+    {"tls", "csr", "tls csr --cn NAME --out FILE|-   (ARCA_ADMIN_PIN; PEM request for the enclave's TLS key)"},
+    {"tls", "install", "tls install --chain FILE   (ARCA_ADMIN_PIN; PEM chain, leaf first, issued for tls csr)"},
 };
 
 /* Commands (and subcommands) whose output --json changes. */
 static const char *const json_commands[] = {"status",      "attest",    "key list",     "key show",     "client list",
-                                            "audit show",  "audit verify", "random",    "partition list", NULL};
+                                            "audit show",  "audit verify", "random",    "partition list", "whoami",
+                                            NULL};
 
 /* Print the usage of every command matching cmd (and sub, when sub names
  * one of cmd's subcommands); all commands when cmd is NULL. */
@@ -128,8 +146,9 @@ static void print_help(FILE *f, const char *cmd, const char *sub)
 typedef struct opts {
     const char *socket, *partition, *pin_file, *config;
     const char *type, *bits, *curve, *label, *id, *value_hex, *value_file, *pkcs8_file, *cls, *out, *in, *sig,
-        *mech, *peer_pub, *salt_hex, *info_hex, *len, *client_ca, *roles, *partitions, *nonce, *from, *max;
-    int extractable, not_sensitive, session, no_sign, no_encrypt, no_wrap, derive, no_derive, json, help;
+        *mech, *peer_pub, *salt_hex, *info_hex, *len, *client_ca, *roles, *partitions, *nonce, *from, *max, *cn,
+        *chain, *reason, *message, *wrapping_key, *identities;
+    int extractable, not_sensitive, pre_active, session, no_sign, no_encrypt, no_wrap, derive, no_derive, json, help;
     const char *pos[8];
     int num_pos;
 } opts;
@@ -153,8 +172,11 @@ static const optdef optdefs[] = {
     OS("--peer-pub", peer_pub),     OS("--salt-hex", salt_hex),  OS("--info-hex", info_hex),
     OS("--len", len),               OS("--client-ca", client_ca), OS("--roles", roles),
     OS("--partitions", partitions), OS("--nonce", nonce),        OS("--from", from),
-    OS("--max", max),
-    OF("--extractable", extractable), OF("--not-sensitive", not_sensitive), OF("--session", session),
+    OS("--max", max),               OS("--cn", cn),              OS("--chain", chain),
+    OS("--reason", reason),         OS("--message", message),    OS("--wrapping-key", wrapping_key),
+    OS("--identities", identities),
+    OF("--extractable", extractable), OF("--not-sensitive", not_sensitive), OF("--pre-active", pre_active),
+    OF("--session", session),
     OF("--no-sign", no_sign),       OF("--no-encrypt", no_encrypt), OF("--no-wrap", no_wrap),
     OF("--derive", derive),         OF("--no-derive", no_derive), OF("--json", json),
     OF("--help", help),             OF("-h", help),
@@ -236,9 +258,12 @@ static int parse_id(const char *s, arca_client_id *id)
     return 0;
 }
 
+/* path "-" reads stdin. */
 static int read_file(const char *path, size_t max, uint8_t **out, size_t *out_len)
 {
-    FILE *f = fopen(path, "rb");
+    bool std = strcmp(path, "-") == 0;
+    if (std) path = "standard input";
+    FILE *f = std ? stdin : fopen(path, "rb");
     if (f == NULL) {
         fprintf(stderr, "kms-client: cannot read %s: %s\n", path, strerror(errno));
         return -1;
@@ -246,7 +271,7 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *out_le
     uint8_t *buf = malloc(max + 1);
     size_t n = buf ? fread(buf, 1, max + 1, f) : 0;
     int err = buf == NULL || ferror(f);
-    fclose(f);
+    if (!std) fclose(f);
     if (err || n > max) {
         fprintf(stderr, "kms-client: cannot read %s: %s\n", path, err ? "read error" : "file too large");
         free(buf);
@@ -257,8 +282,16 @@ static int read_file(const char *path, size_t max, uint8_t **out, size_t *out_le
     return 0;
 }
 
+/* path "-" writes stdout. */
 static int write_file(const char *path, const uint8_t *p, size_t n)
 {
+    if (strcmp(path, "-") == 0) {
+        if (fwrite(p, 1, n, stdout) != n || fflush(stdout) != 0) {
+            fprintf(stderr, "kms-client: cannot write standard output: %s\n", strerror(errno));
+            return -1;
+        }
+        return 0;
+    }
     FILE *f = fopen(path, "wb");
     if (f == NULL || fwrite(p, 1, n, f) != n) {
         fprintf(stderr, "kms-client: cannot write %s: %s\n", path, strerror(errno));
@@ -509,6 +542,7 @@ static void protection_flags(tmpl *t, const opts *o)
 {
     t_bool(t, CKA_EXTRACTABLE, o->extractable);
     t_bool(t, CKA_SENSITIVE, !o->not_sensitive);
+    if (o->pre_active) t_u32(t, ARCA_CKA_STATE, 1); /* Pre-Active: usable after key activate */
 }
 
 static void print_object(const arca_client_id *id, const char *cls, const char *label)
@@ -1073,7 +1107,16 @@ static const struct shown {
     {"ec_params", CKA_EC_PARAMS, 'x'},
     {"ec_point", CKA_EC_POINT, 'x'},
     {"check_value", CKA_CHECK_VALUE, 'x'},
+    {"state", ARCA_CKA_STATE, 't'},
+    {"allowed_identities", ARCA_CKA_ALLOWED_IDENTITIES, 'a'},
 };
+
+static const char *state_name(uint32_t st)
+{
+    static const char *const names[] = {"?", "pre-active", "active", "deactivated", "compromised", "destroyed",
+                                        "destroyed-compromised"};
+    return st < sizeof(names) / sizeof(names[0]) ? names[st] : "?";
+}
 
 static int cmd_key_show(const opts *o, const arca_client_id *id)
 {
@@ -1091,7 +1134,7 @@ static int cmd_key_show(const opts *o, const arca_client_id *id)
     for (size_t i = 0; i < sizeof(shown) / sizeof(shown[0]); i++) {
         size_t n = 0;
         uint8_t *v = attr(id, shown[i].type, &n);
-        if (v == NULL) continue;
+        if (v == NULL && shown[i].kind != 'a') continue;
         if (g_json) json_key(&first, shown[i].name);
         else printf("%s: ", shown[i].name);
         switch (shown[i].kind) {
@@ -1114,6 +1157,18 @@ static int cmd_key_show(const opts *o, const arca_client_id *id)
             else
                 for (size_t k = 0; k < n; k++) putchar(v[k] >= 0x20 && v[k] < 0x7f ? v[k] : '?');
             break;
+        case 't':
+            if (g_json) json_str(state_name(be32(v, n)));
+            else printf("%s", state_name(be32(v, n)));
+            break;
+        case 'a':
+            /* Absent or empty: every identity of the partition. JSON: the
+             * list as stored, "" for every identity. */
+            if (g_json) json_strn(v ? (const char *)v : "", v ? n : 0);
+            else if (v == NULL || n == 0) printf("(every identity of the partition)");
+            else
+                for (size_t k = 0; k < n; k++) putchar(v[k] >= 0x20 && v[k] < 0x7f ? v[k] : '?');
+            break;
         default:
             if (g_json) json_hex(v, n);
             else hex_print(stdout, v, n);
@@ -1123,6 +1178,68 @@ static int cmd_key_show(const opts *o, const arca_client_id *id)
         free(v);
     }
     if (g_json) puts("}");
+    return 0;
+}
+
+static int cmd_key_export(const opts *o, const arca_client_id *id);
+
+static const struct reasonname {
+    const char *name;
+    uint32_t code;
+} reasons[] = {
+    {"unspecified", ARCA_CLIENT_REVOKE_UNSPECIFIED},
+    {"compromise", ARCA_CLIENT_REVOKE_KEY_COMPROMISE},
+    {"superseded", ARCA_CLIENT_REVOKE_SUPERSEDED},
+    {"cessation", ARCA_CLIENT_REVOKE_CESSATION},
+};
+
+static int cmd_key_revoke(const opts *o, const arca_client_id *id)
+{
+    uint32_t reason = ARCA_CLIENT_REVOKE_UNSPECIFIED;
+    if (o->reason) {
+        bool found = false;
+        for (size_t i = 0; i < sizeof(reasons) / sizeof(reasons[0]); i++) {
+            if (strcmp(reasons[i].name, o->reason) == 0) {
+                reason = reasons[i].code;
+                found = true;
+            }
+        }
+        if (!found) return usage("--reason takes compromise, superseded, cessation or unspecified");
+    }
+    if (o->message && strlen(o->message) > ARCA_LP_REVOKE_MESSAGE_MAX)
+        return usage("--message takes at most 256 bytes");
+    int rc = login_user(o);
+    if (rc) return rc;
+    CHECK(arca_client_revoke(g_client, id, reason, o->message));
+    printf("revoked %s (%s)\n", o->pos[2], o->reason ? o->reason : "unspecified");
+    return 0;
+}
+
+/* The allowed identities: names of 1..64 printable ASCII characters
+ * without commas or blanks, comma-separated; "" clears the list. */
+static int cmd_key_permit(const opts *o, const arca_client_id *id)
+{
+    if (o->identities == NULL) return usage("key permit needs --identities NAME,NAME... (\"\" for everyone)");
+    const char *s = o->identities;
+    size_t n = strlen(s);
+    if (n > 1024) return usage("--identities takes at most 1024 bytes");
+    size_t item = 0;
+    for (size_t i = 0; i <= n; i++) {
+        if (i == n || s[i] == ',') {
+            if (n > 0 && (item == 0 || item > ARCA_CLIENT_IDENTITY_NAME_MAX))
+                return usage("--identities: each name is 1 to 64 characters");
+            item = 0;
+            continue;
+        }
+        if (s[i] <= 0x20 || s[i] >= 0x7f) return usage("--identities: names are printable ASCII without blanks");
+        item++;
+    }
+    int rc = login_user(o);
+    if (rc) return rc;
+    arca_lp_attr a = {ARCA_CKA_ALLOWED_IDENTITIES, (const uint8_t *)s, n};
+    CHECK(arca_client_set_attributes(g_client, id, &a, 1));
+    if (n) printf("%s: allowed identities %s\n", o->pos[2], s);
+    else printf("%s: every identity of the partition allowed\n", o->pos[2]);
     return 0;
 }
 
@@ -1164,6 +1281,15 @@ static int cmd_key(const opts *o)
         printf("destroyed %s\n", o->pos[2]);
         return 0;
     }
+    if (strcmp(sub, "activate") == 0) {
+        if ((rc = login_user(o))) return rc;
+        CHECK(arca_client_activate(g_client, &id));
+        printf("activated %s\n", o->pos[2]);
+        return 0;
+    }
+    if (strcmp(sub, "revoke") == 0) return cmd_key_revoke(o, &id);
+    if (strcmp(sub, "export") == 0) return cmd_key_export(o, &id);
+    if (strcmp(sub, "permit") == 0) return cmd_key_permit(o, &id);
     if (strcmp(sub, "rotate") == 0) {
         if ((rc = login_user(o))) return rc;
         arca_client_id nid;
@@ -1339,6 +1465,26 @@ static int cmd_wrap(const opts *o)
     uint8_t *out = NULL;
     size_t out_len = 0;
     CHECK(arca_client_wrap(g_client, &wid, &m, &tid, &out, &out_len));
+    rc = write_file(o->out, out, out_len) == 0 ? 0 : EXIT_FAIL;
+    free(out);
+    return rc;
+}
+
+/* key export ID --wrapping-key WID: wrap with the operands the other way
+ * round (the enclave audits every wrap as an export of the target). */
+static int cmd_key_export(const opts *o, const arca_client_id *id)
+{
+    arca_client_id wid;
+    arca_lp_mechanism m;
+    if (o->wrapping_key == NULL || parse_id(o->wrapping_key, &wid) != 0)
+        return usage("key export needs --wrapping-key ID (32 hex digits)");
+    if (mech_from(o->mech, wrap_mechs, &m) != 0) return usage("unknown or missing --mech");
+    if (o->out == NULL) return usage("key export needs --out FILE");
+    int rc = login_user(o);
+    if (rc) return rc;
+    uint8_t *out = NULL;
+    size_t out_len = 0;
+    CHECK(arca_client_wrap(g_client, &wid, &m, id, &out, &out_len));
     rc = write_file(o->out, out, out_len) == 0 ? 0 : EXIT_FAIL;
     free(out);
     return rc;
@@ -1683,6 +1829,149 @@ static int cmd_attest(const opts *o)
     return 0;
 }
 
+static const char *login_role_name(int role)
+{
+    switch (role) {
+    case ARCA_CLIENT_ROLE_ADMIN:
+        return "admin";
+    case ARCA_CLIENT_ROLE_SO:
+        return "so";
+    case ARCA_CLIENT_ROLE_USER:
+        return "user";
+    default:
+        return NULL;
+    }
+}
+
+static int cmd_whoami(const opts *o)
+{
+    if (o->num_pos != 1) return usage(NULL);
+    if (o->partition && user_pin(o)) {
+        int rc = login_user(o);
+        if (rc) return rc;
+    }
+    arca_client_identity me;
+    int role = 0;
+    char part[ARCA_LP_NAME_MAX + 1];
+    CHECK(arca_client_whoami(g_client, &me, &role, part));
+    char roles[64];
+    roles_text(me.roles, roles, sizeof(roles));
+    const char *login = login_role_name(role);
+    if (g_json) {
+        bool first = true;
+        putchar('{');
+        json_key(&first, "identity");
+        json_str(me.name);
+        json_key(&first, "roles");
+        putchar('[');
+        bool any = false;
+        for (size_t i = 0; i < sizeof(rolenames) / sizeof(rolenames[0]); i++) {
+            if (!(me.roles & rolenames[i].bit)) continue;
+            if (any) putchar(',');
+            json_str(rolenames[i].name);
+            any = true;
+        }
+        putchar(']');
+        json_key(&first, "partitions");
+        json_str(me.partitions);
+        json_key(&first, "login");
+        json_str(login);
+        json_key(&first, "partition");
+        json_str(part[0] ? part : NULL);
+        puts("}");
+    } else {
+        printf("identity: %s\nroles: %s\npartitions: %s\nlogin: %s\n", me.name[0] ? me.name : "(none)",
+               roles[0] ? roles : "-", me.partitions[0] ? me.partitions : "-", login ? login : "none");
+        if (part[0]) printf("partition: %s\n", part);
+    }
+    return 0;
+}
+
+/* A chain file: PEM certificates (leaf first) made DER and concatenated;
+ * a file without any PEM certificate is sent as it is (DER, or for the
+ * enclave to refuse). */
+static int load_chain(const char *path, uint8_t **out, size_t *out_len)
+{
+    uint8_t *raw = NULL;
+    size_t raw_len = 0;
+    if (read_file(path, ARCA_LP_CERT_CHAIN_MAX * 2, &raw, &raw_len) != 0) return -1;
+    BIO *bio = BIO_new_mem_buf(raw, (int)raw_len);
+    uint8_t *der = malloc(raw_len + 1);
+    size_t len = 0;
+    int rc = -1;
+    if (bio == NULL || der == NULL) goto out;
+    for (;;) {
+        X509 *x = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+        if (x == NULL) break;
+        int n = i2d_X509(x, NULL);
+        if (n <= 0 || len + (size_t)n > raw_len) {
+            X509_free(x);
+            goto out;
+        }
+        uint8_t *p = der + len;
+        i2d_X509(x, &p);
+        len += (size_t)n;
+        X509_free(x);
+    }
+    ERR_clear_error();
+    if (len == 0) {
+        memcpy(der, raw, raw_len);
+        len = raw_len;
+    }
+    *out = der;
+    *out_len = len;
+    der = NULL;
+    rc = 0;
+out:
+    if (rc != 0) fprintf(stderr, "kms-client: cannot read %s: bad certificate\n", path);
+    BIO_free(bio);
+    free(der);
+    free(raw);
+    return rc;
+}
+
+static int cmd_tls(const opts *o)
+{
+    if (o->num_pos != 2) return usage(NULL);
+    int rc;
+    if (strcmp(o->pos[1], "csr") == 0) {
+        if (o->cn == NULL || o->cn[0] == 0 || strlen(o->cn) > ARCA_LP_CN_MAX)
+            return usage("tls csr needs --cn NAME (1 to 64 characters)");
+        if (o->out == NULL) return usage("tls csr needs --out FILE");
+        if ((rc = login_admin())) return rc;
+        uint8_t *der = NULL;
+        size_t len = 0;
+        CHECK(arca_client_tls_csr(g_client, o->cn, &der, &len));
+        /* PEM, as openssl req -in expects it. */
+        BIO *mem = BIO_new(BIO_s_mem());
+        char *pem = NULL;
+        long pem_len = 0;
+        rc = EXIT_FAIL;
+        if (mem && PEM_write_bio(mem, "CERTIFICATE REQUEST", "", der, (long)len) > 0 &&
+            (pem_len = BIO_get_mem_data(mem, &pem)) > 0)
+            rc = write_file(o->out, (const uint8_t *)pem, (size_t)pem_len) == 0 ? 0 : EXIT_FAIL;
+        else
+            fprintf(stderr, "kms-client: cannot encode the request as PEM\n");
+        BIO_free(mem);
+        free(der);
+        return rc;
+    }
+    if (strcmp(o->pos[1], "install") == 0) {
+        if (o->chain == NULL) return usage("tls install needs --chain FILE");
+        uint8_t *der = NULL;
+        size_t len = 0;
+        if (load_chain(o->chain, &der, &len) != 0) return EXIT_FAIL;
+        rc = login_admin();
+        arca_status st = rc ? ARCA_OK : arca_client_tls_cert_install(g_client, der, len);
+        free(der);
+        if (rc) return rc;
+        CHECK(st);
+        printf("installed the TLS certificate chain from %s (new connections present it)\n", o->chain);
+        return 0;
+    }
+    return usage(NULL);
+}
+
 static int run(const opts *o)
 {
     const char *cmd = o->pos[0];
@@ -1701,12 +1990,14 @@ static int run(const opts *o)
     if (strcmp(cmd, "audit") == 0) return cmd_audit(o);
     if (strcmp(cmd, "status") == 0) return cmd_status(o);
     if (strcmp(cmd, "attest") == 0) return cmd_attest(o);
+    if (strcmp(cmd, "whoami") == 0) return cmd_whoami(o);
+    if (strcmp(cmd, "tls") == 0) return cmd_tls(o);
     return usage(NULL);
 }
 
 static const char *const commands[] = {"init",   "partition", "client", "key",    "sign",  "verify",
                                        "encrypt", "decrypt",  "wrap",   "unwrap", "derive", "random",
-                                       "audit",  "status",    "attest", NULL};
+                                       "audit",  "status",    "attest", "whoami", "tls",   NULL};
 
 /* The client configuration: --config FILE, else $ARCA_CLIENT_CONF;
  * --socket overrides its address. Returns an exit code, 0 when loaded. */

@@ -32,6 +32,9 @@ typedef enum field {
     F_CA,        /* data: u32-prefixed, <= CLIENT_CA_MAX */
     F_NONCE,     /* data: u32-prefixed, <= NONCE_MAX */
     F_VALUE64,   /* u64 */
+    F_CN,        /* name: u16-prefixed, <= CN_MAX, no NUL */
+    F_CHAIN,     /* data: u32-prefixed, <= CERT_CHAIN_MAX */
+    F_MESSAGE,   /* data: u16-prefixed, <= REVOKE_MESSAGE_MAX, no NUL */
 } field;
 
 #define MAX_FIELDS 5
@@ -73,6 +76,11 @@ static const op_desc ops[ARCA_LP_OP_MAX + 1] = {
     [ARCA_LP_IDENTITY_LIST] = {"IDENTITY_LIST", ARCA_LP_SHAPE_IDENTITIES, {F_END}},
     [ARCA_LP_ATTEST] = {"ATTEST", ARCA_LP_SHAPE_BYTES, {F_NONCE}},
     [ARCA_LP_AUDIT_READ] = {"AUDIT_READ", ARCA_LP_SHAPE_RECORDS, {F_VALUE64, F_VALUE}},
+    [ARCA_LP_TLS_CSR] = {"TLS_CSR", ARCA_LP_SHAPE_BYTES, {F_CN}},
+    [ARCA_LP_TLS_CERT_INSTALL] = {"TLS_CERT_INSTALL", ARCA_LP_SHAPE_EMPTY, {F_CHAIN}},
+    [ARCA_LP_WHOAMI] = {"WHOAMI", ARCA_LP_SHAPE_WHOAMI, {F_END}},
+    [ARCA_LP_ACTIVATE] = {"ACTIVATE", ARCA_LP_SHAPE_EMPTY, {F_ID}},
+    [ARCA_LP_REVOKE] = {"REVOKE", ARCA_LP_SHAPE_EMPTY, {F_ID, F_VALUE, F_MESSAGE}},
 };
 
 static const op_desc *op_lookup(uint16_t op)
@@ -185,6 +193,14 @@ static arca_status encode_field(arca_builder *b, uint8_t f, const arca_lp_reques
         return add_bytes32(b, &r->data, ARCA_LP_NONCE_MAX);
     case F_VALUE64:
         return arca_builder_add_u64(b, r->value64);
+    case F_CN:
+        ARCA_ENSURE(!has_nul(&r->name), ARCA_ERR_ARGS);
+        return add_bytes16(b, &r->name, ARCA_LP_CN_MAX);
+    case F_CHAIN:
+        return add_bytes32(b, &r->data, ARCA_LP_CERT_CHAIN_MAX);
+    case F_MESSAGE:
+        ARCA_ENSURE(!has_nul(&r->data), ARCA_ERR_ARGS);
+        return add_bytes16(b, &r->data, ARCA_LP_REVOKE_MESSAGE_MAX);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -299,6 +315,12 @@ static arca_status decode_field(arca_cursor *c, uint8_t f, arca_lp_request *r)
         return get_bytes32(c, ARCA_LP_NONCE_MAX, &r->data);
     case F_VALUE64:
         return arca_cursor_get_u64(c, &r->value64);
+    case F_CN:
+        return get_bytes16(c, ARCA_LP_CN_MAX, true, &r->name);
+    case F_CHAIN:
+        return get_bytes32(c, ARCA_LP_CERT_CHAIN_MAX, &r->data);
+    case F_MESSAGE:
+        return get_bytes16(c, ARCA_LP_REVOKE_MESSAGE_MAX, true, &r->data);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -384,6 +406,14 @@ arca_status arca_lp_record_add(arca_builder *b, const arca_lp_record *item)
     ARCA_GUARD(arca_builder_add_u32(b, item->status));
     ARCA_GUARD(add_bytes16(b, &item->object, UINT16_MAX));
     return add_bytes16(b, &item->detail, UINT16_MAX);
+}
+
+arca_status arca_lp_whoami_add(arca_builder *b, const arca_lp_identity *identity, uint8_t role,
+                               const arca_lp_bytes *partition)
+{
+    ARCA_GUARD(arca_lp_identity_add(b, identity));
+    ARCA_GUARD(arca_builder_add_u8(b, role));
+    return add_bytes16(b, partition, ARCA_LP_NAME_MAX);
 }
 
 static uint32_t list_cap(arca_lp_shape shape)
@@ -473,6 +503,11 @@ arca_status arca_lp_response_decode(arca_cursor *c, uint16_t op, arca_lp_respons
     case ARCA_LP_SHAPE_IDENTITIES:
     case ARCA_LP_SHAPE_RECORDS:
         ARCA_GUARD(check_list(c, shape, out));
+        break;
+    case ARCA_LP_SHAPE_WHOAMI:
+        ARCA_GUARD(arca_lp_identity_next(c, &out->identity));
+        ARCA_GUARD(arca_cursor_get_u8(c, &out->role));
+        ARCA_GUARD(get_bytes16(c, ARCA_LP_NAME_MAX, true, &out->partition));
         break;
     default:
         return ARCA_ERR_INTERNAL;

@@ -6,7 +6,7 @@
 #include "arca/secret.h"
 #include "kms_internal.h"
 
-enum attr_kind { AK_BOOL = 1, AK_ULONG, AK_BYTES, AK_LABEL, AK_DATE, AK_ID16, AK_STATE };
+enum attr_kind { AK_BOOL = 1, AK_ULONG, AK_BYTES, AK_LABEL, AK_DATE, AK_ID16, AK_STATE, AK_IDENTITIES, AK_MECHS };
 
 /* Classes an attribute applies to. */
 #define C_S 1u /* secret key */
@@ -71,6 +71,10 @@ static const attr_def k_defs[] = {
     /* Stored; at creation only Pre-Active or Active (kms_attrs_build);
      * changes go through activate / revoke (apply_changes refuses). */
     {ARCA_CKA_STATE, AK_STATE, C_ALL, AF_STORED},
+    /* Per-key permissions (kms.h); changed through set_attributes. */
+    {ARCA_CKA_ALLOWED_IDENTITIES, AK_IDENTITIES, C_ALL, AF_STORED},
+    /* CK_MECHANISM_TYPE array as u32 each (kms.h); enforced by key use. */
+    {CKA_ALLOWED_MECHANISMS, AK_MECHS, C_ALL, AF_STORED},
 };
 
 static const attr_def *def_find(uint32_t type)
@@ -170,6 +174,16 @@ uint32_t kms_attrs_u32(const kms_attrs *l, uint32_t type, uint32_t dflt)
     return be32(a->value);
 }
 
+bool kms_attrs_mechanism_allowed(const kms_attrs *l, uint32_t mechanism)
+{
+    const kms_attr *a = kms_attrs_find(l, CKA_ALLOWED_MECHANISMS);
+    if (a == NULL || a->len == 0) return true;
+    for (size_t i = 0; i + 4 <= a->len; i += 4) {
+        if (be32(a->value + i) == mechanism) return true;
+    }
+    return false;
+}
+
 /* What secret memory really holds for these attributes (size classes and
  * headers), so that the cache budget bounds the enclave's memory rather
  * than the attribute bytes alone. */
@@ -236,9 +250,46 @@ static arca_status value_check(const attr_def *d, const arca_attr *a)
         ARCA_ENSURE(v >= ARCA_STATE_PRE_ACTIVE && v <= ARCA_STATE_DESTROYED_COMPROMISED, ARCA_ERR_ATTRIBUTE_VALUE);
         return ARCA_OK;
     }
+    case AK_IDENTITIES:
+        ARCA_ENSURE(kms_identity_list_ok(a->value, a->len), ARCA_ERR_ATTRIBUTE_VALUE);
+        return ARCA_OK;
+    case AK_MECHS:
+        ARCA_ENSURE(a->len % 4 == 0 && a->len / 4 <= ARCA_ALLOWED_MECHANISMS_MAX, ARCA_ERR_ATTRIBUTE_VALUE);
+        return ARCA_OK;
     default:
         return ARCA_ERR_INTERNAL;
     }
+}
+
+/* Items of a comma-separated list: each 1..ARCA_IDENTITY_NAME_MAX
+ * printable ASCII bytes (identity names). */
+bool kms_identity_list_ok(const uint8_t *v, size_t len)
+{
+    if (len == 0) return true;
+    if (len > ARCA_ALLOWED_IDENTITIES_MAX || v == NULL) return false;
+    size_t item = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || v[i] == ',') {
+            if (item == 0 || item > ARCA_IDENTITY_NAME_MAX) return false;
+            item = 0;
+            continue;
+        }
+        if (v[i] < 0x20 || v[i] > 0x7e) return false;
+        item++;
+    }
+    return true;
+}
+
+bool kms_identity_list_has(const uint8_t *v, size_t len, const char *name)
+{
+    size_t n = strlen(name), start = 0;
+    for (size_t i = 0; i <= len; i++) {
+        if (i == len || v[i] == ',') {
+            if (i - start == n && n > 0 && memcmp(v + start, name, n) == 0) return true;
+            start = i + 1;
+        }
+    }
+    return false;
 }
 
 arca_status kms_tmpl_check(const arca_attr *tmpl, size_t num)

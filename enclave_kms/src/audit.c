@@ -398,6 +398,8 @@ const char *arca_audit_op_name(uint16_t op)
         [ARCA_AUDIT_CONNECTION_REFUSED] = "CONNECTION_REFUSED",
         [ARCA_AUDIT_IDENTITY_PUT] = "IDENTITY_PUT",
         [ARCA_AUDIT_IDENTITY_REMOVE] = "IDENTITY_REMOVE",
+        [ARCA_AUDIT_ACCESS_DENIED] = "ACCESS_DENIED",
+        [ARCA_AUDIT_TLS_CERT_INSTALL] = "TLS_CERT_INSTALL",
     };
     _Static_assert(sizeof(names) / sizeof(names[0]) == ARCA_AUDIT_OP_MAX + 1, "audit op name table incomplete");
     if (op == 0 || op > ARCA_AUDIT_OP_MAX || names[op] == NULL) return "UNKNOWN";

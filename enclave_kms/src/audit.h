@@ -47,7 +47,9 @@ typedef enum arca_audit_op {
     ARCA_AUDIT_CONNECTION_REFUSED, /* a client refused at the handshake; actor = CN (if any), detail = reason */
     ARCA_AUDIT_IDENTITY_PUT,       /* client identity added or changed; detail = name, roles, partitions */
     ARCA_AUDIT_IDENTITY_REMOVE,    /* detail = name */
-    ARCA_AUDIT_OP_MAX = ARCA_AUDIT_IDENTITY_REMOVE,
+    ARCA_AUDIT_ACCESS_DENIED,      /* an identity not in a key's ARCA_CKA_ALLOWED_IDENTITIES; object = the key */
+    ARCA_AUDIT_TLS_CERT_INSTALL,   /* operator TLS certificate installed; detail = leaf subject */
+    ARCA_AUDIT_OP_MAX = ARCA_AUDIT_TLS_CERT_INSTALL,
 } arca_audit_op;
 
 /* "LOGIN", "CONNECTION_REFUSED", ...; "UNKNOWN" for other values. */

@@ -155,15 +155,16 @@ static arca_status start(enclave *e, bool *out_initialised_platform)
                         NULL);
     OPENSSL_init_ssl(OPENSSL_INIT_LOAD_SSL_STRINGS | OPENSSL_INIT_LOAD_CRYPTO_STRINGS, NULL);
 
-    /* The TLS key is born here, in secret memory, and its RA-TLS
-     * certificate carries this enclave's evidence. */
-    st = arca_tls_server_new(e->sealing, &e->tls);
+    /* The TLS key is born once (sealed in the keystore, reloaded here into
+     * secret memory); its certificate is the operator's chain if one is
+     * installed, else a self-signed one carrying this enclave's evidence. */
+    st = arca_tls_server_new_persistent(e->sealing, e->kms, &e->tls);
     if (st != ARCA_OK) {
         ARCA_ERROR("start: cannot set up the TLS server: %s", arca_status_name(st));
         goto out;
     }
     e->req_ctx.tls = e->tls;
-    ARCA_INFO("start: TLS 1.3 server ready (RA-TLS certificate, CN %s)", ARCA_TLS_SERVER_CN);
+    ARCA_INFO("start: TLS 1.3 server ready");
     ARCA_GUARD_OUT(
         arca_conn_mgr_new(&e->req_ctx, p.max_connections, arca_host_channel_on_conn_closed, e->hc, &e->conns));
     uint8_t warm[16];

@@ -2,7 +2,8 @@
  * template allows is scanned (label+version > label+primary > label > id >
  * class > all objects of the partition), in pages; every candidate is
  * loaded and checked against the whole template, because the host may
- * add, drop or keep stale index entries. */
+ * add, drop or keep stale index entries. Objects the session's identity
+ * may not use (ARCA_CKA_ALLOWED_IDENTITIES) are skipped without audit. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,14 +40,14 @@ arca_status kms_index_walk(arca_kms *kms, arca_kms_session *sess, uint32_t type,
             memcpy(after, e[i].key, KMS_INDEX_KEY_LEN);
             after_len = KMS_INDEX_KEY_LEN;
             memcpy(id.b, e[i].key + KMS_INDEX_HMAC_LEN, ARCA_OBJECT_ID_LEN);
-            st = kms_object_get(kms, sess, &id, &o);
+            st = kms_object_load(kms, sess, &id, &o);
             if (st == ARCA_ERR_NOT_FOUND || st == ARCA_ERR_INTEGRITY) {
                 st = ARCA_OK; /* stale or bogus entry, or a damaged blob (logged) */
                 continue;
             }
             if (st != ARCA_OK) break;
             /* Session objects are reported by the caller, not through the index. */
-            if (o->token) go_on = cb(o, ctx);
+            if (o->token && kms_object_allowed(sess, o)) go_on = cb(o, ctx);
             kms_object_release(&kms->cache, o);
         }
         arca_store_entries_free(e, n);
@@ -101,7 +102,7 @@ arca_status arca_kms_find(arca_kms *kms, arca_kms_session *sess, const arca_attr
     f.max = max_ids;
     f.count = 0;
     for (kms_object *o = sess->objects; o != NULL && f.count < f.max; o = o->snext) {
-        if (kms_object_matches(o, tmpl, num_attrs)) f.out[f.count++] = o->id;
+        if (kms_object_allowed(sess, o) && kms_object_matches(o, tmpl, num_attrs)) f.out[f.count++] = o->id;
     }
     if (f.count < f.max) {
         label = kms_tmpl_find(tmpl, num_attrs, CKA_LABEL);

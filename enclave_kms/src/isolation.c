@@ -3,6 +3,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <stdlib.h>
 #include <sys/prctl.h>
@@ -66,9 +67,27 @@ static const char *const allowed[] = {
 #endif
 };
 
+/* glibc's malloc gives a thread that finds every arena busy a new arena,
+ * and the first time it needs more than eight it computes its limit from
+ * the CPU count by opening /sys/devices/system/cpu/online, unless
+ * M_ARENA_MAX is set. Under the filter that open kills the enclave (found
+ * by test_wire_hostile.sh: ten concurrent connections). Set the limit
+ * while files may still be opened, to glibc's own default of eight per
+ * CPU. Sanitizer allocators have no arenas and ignore it. */
+static void fix_malloc_arena_limit(void)
+{
+    long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+    if (cpus < 1) cpus = 1;
+    if (cpus > 128) cpus = 128;
+    if (mallopt(M_ARENA_MAX, (int)(8 * cpus)) != 1) {
+        ARCA_DEBUG("seccomp: mallopt(M_ARENA_MAX) not supported by this allocator");
+    }
+}
+
 arca_status arca_isolation_seccomp(void)
 {
     arca_status st = ARCA_ERR_INTERNAL;
+    fix_malloc_arena_limit();
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_KILL_PROCESS);
     ARCA_ENSURE(ctx != NULL, ARCA_ERR_INTERNAL);
     /* One filter for every thread, and no_new_privs so that an

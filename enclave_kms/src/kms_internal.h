@@ -50,6 +50,9 @@ ARCA_MUST_CHECK arca_status kms_attrs_clone(const kms_attrs *src, kms_attrs *out
 const kms_attr *kms_attrs_find(const kms_attrs *l, uint32_t type);
 bool kms_attrs_bool(const kms_attrs *l, uint32_t type, bool dflt);
 uint32_t kms_attrs_u32(const kms_attrs *l, uint32_t type, uint32_t dflt);
+/* CKA_ALLOWED_MECHANISMS: true when the list is absent or empty, or names
+ * mechanism. */
+bool kms_attrs_mechanism_allowed(const kms_attrs *l, uint32_t mechanism);
 size_t kms_attrs_mem(const kms_attrs *l);
 
 /* Template helpers. */
@@ -63,6 +66,11 @@ bool kms_tmpl_u32(const arca_attr *tmpl, size_t num, uint32_t type, uint32_t *ou
  * (ARCA_ERR_ATTRIBUTE_READ_ONLY), every value well-formed
  * (ARCA_ERR_ATTRIBUTE_VALUE), no duplicates (ARCA_ERR_TEMPLATE_INCONSISTENT). */
 ARCA_MUST_CHECK arca_status kms_tmpl_check(const arca_attr *tmpl, size_t num);
+/* ARCA_CKA_ALLOWED_IDENTITIES values: well-formed (empty, or
+ * comma-separated identity names, <= ARCA_ALLOWED_IDENTITIES_MAX bytes);
+ * name is one of the items (exact, case-sensitive). */
+bool kms_identity_list_ok(const uint8_t *v, size_t len);
+bool kms_identity_list_has(const uint8_t *v, size_t len, const char *name);
 /* ARCA_ERR_TEMPLATE_INCONSISTENT if tmpl holds `type` with a u32 value
  * other than expect. */
 ARCA_MUST_CHECK arca_status kms_tmpl_expect_u32(const arca_attr *tmpl, size_t num, uint32_t type, uint32_t expect);
@@ -310,9 +318,20 @@ void kms_audit_event_init(arca_audit_event *ev, const arca_kms_session *sess, ui
 /* Load an object visible to the session (session objects, cache, store).
  * ARCA_ERR_NOT_LOGGED_IN without a user login, ARCA_ERR_NOT_FOUND if
  * absent or of another partition, ARCA_ERR_INTEGRITY if its blob fails to
- * unseal. The result holds a reference: kms_object_release(). */
+ * unseal. The one access check of every object operation: a session bound
+ * to an identity that the object's non-empty ARCA_CKA_ALLOWED_IDENTITIES
+ * does not list gets ARCA_ERR_PERMISSION, audited as
+ * ARCA_AUDIT_ACCESS_DENIED. The result holds a reference:
+ * kms_object_release(). */
 ARCA_MUST_CHECK arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
                                            kms_object **out);
+/* The same without the permission check (find filters silently with
+ * kms_object_allowed). */
+ARCA_MUST_CHECK arca_status kms_object_load(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                            kms_object **out);
+/* The session may use o: no peer identity, or an empty / absent
+ * ARCA_CKA_ALLOWED_IDENTITIES, or the identity is listed. */
+bool kms_object_allowed(const arca_kms_session *sess, const kms_object *o);
 /* Add the put of a token object (sealed blob for id/version/attrs/key) and
  * its index entries (minus old_attrs' entries, when replacing) to t. */
 ARCA_MUST_CHECK arca_status kms_txn_put_object(arca_kms *kms, kms_txn *t, const arca_object_id *id,

@@ -75,6 +75,7 @@ static arca_status apply_changes(kms_attrs *attrs, const arca_attr *tmpl, size_t
         case CKA_ID:
         case CKA_START_DATE:
         case CKA_END_DATE:
+        case ARCA_CKA_ALLOWED_IDENTITIES: /* by a session allowed on the key (kms_object_get) */
             break;
         default:
             if (is_usage(type) || type == CKA_MODIFIABLE || type == CKA_EXTRACTABLE) {
@@ -93,6 +94,12 @@ static arca_status apply_changes(kms_attrs *attrs, const arca_attr *tmpl, size_t
         ARCA_GUARD(kms_attrs_set(attrs, type, tmpl[i].value, tmpl[i].len));
     }
     return ARCA_OK;
+}
+
+/* Audit detail of a change: permission changes are named. */
+static const char *acl_detail(const arca_attr *tmpl, size_t num)
+{
+    return kms_tmpl_find(tmpl, num, ARCA_CKA_ALLOWED_IDENTITIES) != NULL ? "allowed identities changed" : NULL;
 }
 
 arca_status arca_kms_set_attributes(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
@@ -118,11 +125,11 @@ arca_status arca_kms_set_attributes(arca_kms *kms, arca_kms_session *sess, const
         kms_attrs_free(&o->attrs);
         o->attrs = attrs;
         memset(&attrs, 0, sizeof(attrs));
-        st = kms_audit_use(kms, sess, ARCA_AUDIT_SET_ATTRIBUTES, ARCA_OK, id, NULL);
+        st = kms_audit_use(kms, sess, ARCA_AUDIT_SET_ATTRIBUTES, ARCA_OK, id, acl_detail(tmpl, num_attrs));
         goto out;
     }
     ARCA_GUARD_OUT(kms_txn_put_object(kms, &t, &o->id, o->partition_id, o->version + 1, &attrs, o->key, &o->attrs));
-    kms_audit_event_init(&ev, sess, ARCA_AUDIT_SET_ATTRIBUTES, ARCA_OK, id, NULL);
+    kms_audit_event_init(&ev, sess, ARCA_AUDIT_SET_ATTRIBUTES, ARCA_OK, id, acl_detail(tmpl, num_attrs));
     ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
     /* The next use unseals the new version. */
     kms_cache_remove(&kms->cache, id);

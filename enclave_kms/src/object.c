@@ -7,6 +7,7 @@
  *   sealed blob (purpose ARCA_SEAL_OBJECT, object id, object version,
  *   AAD = u32 partition id).
  * A host that edits the clear partition id only makes the unseal fail. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -155,6 +156,10 @@ arca_status kms_object_attr_value(const kms_object *o, uint32_t type, arca_build
     case CKA_EC_POINT:
         ARCA_ENSURE(cls != CKO_SECRET_KEY, ARCA_ERR_ATTRIBUTE_TYPE);
         return arca_key_ec_point(o->key, out);
+    case ARCA_CKA_ALLOWED_IDENTITIES:
+        /* Absent (objects made without it) reads as empty: everyone. */
+        a = kms_attrs_find(&o->attrs, type);
+        return a != NULL ? arca_builder_add_bytes(out, a->value, a->len) : ARCA_OK;
     case ARCA_CKA_STATE: {
         /* Objects sealed before lifecycle states existed are Active. */
         uint32_t v = kms_attrs_u32(&o->attrs, ARCA_CKA_STATE, ARCA_STATE_ACTIVE);
@@ -258,7 +263,31 @@ out:
     return st;
 }
 
+bool kms_object_allowed(const arca_kms_session *sess, const kms_object *o)
+{
+    if (!sess->has_peer) return true;
+    const kms_attr *a = kms_attrs_find(&o->attrs, ARCA_CKA_ALLOWED_IDENTITIES);
+    if (a == NULL || a->len == 0) return true;
+    return kms_identity_list_has(a->value, a->len, sess->identity);
+}
+
 arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
+{
+    kms_object *o = NULL;
+    ARCA_GUARD(kms_object_load(kms, sess, id, &o));
+    if (!kms_object_allowed(sess, o)) {
+        char detail[ARCA_IDENTITY_NAME_MAX + 48];
+        snprintf(detail, sizeof(detail), "identity %s not in the key's allowed identities", sess->identity);
+        kms_object_release(&kms->cache, o);
+        ARCA_WARN("keystore: %s", detail);
+        (void)kms_audit_use(kms, sess, ARCA_AUDIT_ACCESS_DENIED, ARCA_ERR_PERMISSION, id, detail);
+        return ARCA_ERR_PERMISSION;
+    }
+    *out = o;
+    return ARCA_OK;
+}
+
+arca_status kms_object_load(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
 {
     kms_object *o;
     ARCA_ENSURE(id != NULL && out != NULL, ARCA_ERR_ARGS);

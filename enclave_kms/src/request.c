@@ -9,6 +9,7 @@
 #include "arca/local_proto.h"
 #include "arca/log.h"
 #include "arca/secret.h"
+#include "tls_server.h"
 
 _Static_assert(ARCA_LP_ATTR_VALUE_MAX == ARCA_ATTR_VALUE_MAX, "attribute cap differs");
 _Static_assert(ARCA_LP_DATA_MAX == ARCA_DATA_MAX, "data cap differs");
@@ -22,6 +23,8 @@ _Static_assert(ARCA_LP_CLIENT_CA_MAX == ARCA_CLIENT_CA_MAX, "client CA cap diffe
 _Static_assert(ARCA_LP_NONCE_MAX == ARCA_ATTEST_NONCE_MAX, "nonce cap differs");
 _Static_assert(ARCA_LP_AUDIT_READ_MAX == ARCA_AUDIT_READ_MAX, "audit read cap differs");
 _Static_assert(ARCA_LP_IDENTITIES_MAX == ARCA_IDENTITY_MAX, "identity count cap differs");
+_Static_assert(ARCA_LP_CN_MAX == ARCA_TLS_CN_MAX, "CSR CN cap differs");
+_Static_assert(ARCA_LP_CERT_CHAIN_MAX == ARCA_TLS_CHAIN_MAX, "certificate chain cap differs");
 
 /* Output cap for byte results (signatures, ciphertext, attribute values). */
 #define RESULT_MAX (ARCA_LP_FRAME_MAX - 64u)
@@ -33,6 +36,7 @@ typedef struct result {
     arca_object_id *ids;
     size_t num_ids;
     uint64_t u64;
+    char msg[ARCA_LP_MESSAGE_MAX]; /* error message, "" = the status's own */
 } result;
 
 static void convert_template(const arca_lp_template *t, arca_attr *out)
@@ -155,6 +159,45 @@ static arca_status do_identity(const arca_request_ctx *ctx, arca_kms_session *se
     if (r->data.len) memcpy(parts, r->data.data, r->data.len);
     parts[r->data.len] = 0;
     return arca_kms_identity_put(ctx->kms, sess, name, r->value, parts);
+}
+
+/* KMIP revocation reason codes (KMIP 1.4 9.1.3.2.19). */
+#define REVOKE_UNSPECIFIED 1u
+#define REVOKE_KEY_COMPROMISE 2u
+#define REVOKE_CA_COMPROMISE 3u
+#define REVOKE_PRIVILEGE_WITHDRAWN 7u
+
+static arca_status do_revoke(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r,
+                             const arca_object_id *id, result *res)
+{
+    char detail[ARCA_LP_REVOKE_MESSAGE_MAX + 48];
+    if (r->value < REVOKE_UNSPECIFIED || r->value > REVOKE_PRIVILEGE_WITHDRAWN) {
+        snprintf(res->msg, sizeof(res->msg), "%u is not a KMIP revocation reason code (1..7)", (unsigned)r->value);
+        return ARCA_ERR_ARGS;
+    }
+    bool compromised = r->value == REVOKE_KEY_COMPROMISE || r->value == REVOKE_CA_COMPROMISE;
+    /* The codec capped the message and refused NULs. */
+    snprintf(detail, sizeof(detail), "reason %u: %.*s", (unsigned)r->value, (int)r->data.len,
+             r->data.len ? (const char *)r->data.data : "");
+    return arca_kms_revoke(ctx->kms, sess, id, compromised, detail);
+}
+
+static arca_status do_tls(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r,
+                          result *res)
+{
+    if (ctx->tls == NULL) {
+        /* In-process dispatch without a TLS server: nothing to certify. */
+        ARCA_GUARD(arca_kms_tls_admin(ctx->kms, sess));
+        return ARCA_ERR_UNSUPPORTED;
+    }
+    if (r->op == ARCA_LP_TLS_CERT_INSTALL) {
+        return arca_tls_server_install_chain(ctx->tls, ctx->kms, sess, r->data.data, r->data.len, res->msg,
+                                             sizeof(res->msg));
+    }
+    char cn[ARCA_LP_CN_MAX + 1];
+    if (r->name.len) memcpy(cn, r->name.data, r->name.len);
+    cn[r->name.len] = 0;
+    return arca_tls_server_csr(ctx->tls, ctx->kms, sess, cn, &res->bytes);
 }
 
 static void add_pair(arca_builder *b, uint32_t *num, const char *key, const char *value)
@@ -287,6 +330,15 @@ static arca_status run(const arca_request_ctx *ctx, arca_kms_session *sess, cons
         return arca_kms_attest(kms, sess, r->data.data, r->data.len, &res->bytes);
     case ARCA_LP_AUDIT_READ:
         return arca_kms_audit_read(kms, sess, r->value64, r->value, &res->bytes);
+    case ARCA_LP_TLS_CSR:
+    case ARCA_LP_TLS_CERT_INSTALL:
+        return do_tls(ctx, sess, r, res);
+    case ARCA_LP_WHOAMI:
+        return arca_kms_whoami(kms, sess, &res->bytes);
+    case ARCA_LP_ACTIVATE:
+        return arca_kms_activate(kms, sess, &id);
+    case ARCA_LP_REVOKE:
+        return do_revoke(ctx, sess, r, &id, res);
     default:
         return ARCA_ERR_INTERNAL;
     }
@@ -334,6 +386,7 @@ static arca_status encode_result(uint16_t op, const result *res, arca_builder *r
         return arca_builder_add_u64(resp, res->u64);
     case ARCA_LP_SHAPE_IDENTITIES:
     case ARCA_LP_SHAPE_RECORDS:
+    case ARCA_LP_SHAPE_WHOAMI:
         /* The keystore wrote the whole body (count and items). */
         return arca_builder_add_bytes(resp, res->bytes.data, res->bytes.len);
     case ARCA_LP_SHAPE_PAIRS: /* STATUS: handled by encode_status */
@@ -387,6 +440,8 @@ arca_status arca_request_handle(const arca_request_ctx *ctx, arca_kms_session *s
         const char *msg = NULL;
         if (r->op == ARCA_LP_AUDIT_VERIFY && arca_kms_audit_verify_failure(sess)[0] != '\0')
             msg = arca_kms_audit_verify_failure(sess);
+        else if (res.msg[0] != '\0')
+            msg = res.msg;
         st = arca_lp_response_error(resp, op_st, msg);
     } else {
         st = encode_result(r->op, &res, resp);

@@ -4,8 +4,11 @@
  * filter: an EC P-256 key generated here (its bignums live in secret
  * memory, where every OpenSSL allocation of the enclave goes) and a
  * self-signed RA-TLS certificate for it carrying the enclave's evidence
- * (arca_ratls_cert_create). The key never leaves the process and is not
- * persisted: a restart makes a new key and certificate.
+ * (arca_ratls_cert_create). With arca_tls_server_new the key is
+ * ephemeral; arca-enclave uses arca_tls_server_new_persistent: the key is
+ * sealed in the keystore (never leaves the enclave in the clear) and an
+ * operator-issued chain (TLS_CSR / TLS_CERT_INSTALL) replaces the
+ * self-signed certificate, also across restarts.
  *
  * TLS 1.3 only, mutual: a client without a certificate fails the handshake
  * (and the refusal is audited); a client certificate is judged by the
@@ -45,11 +48,44 @@ typedef struct arca_tls_conn arca_tls_conn;
  * status of arca_ratls_cert_create; ARCA_ERR_CRYPTO when OpenSSL fails;
  * ARCA_ERR_ARGS for NULL. */
 ARCA_MUST_CHECK arca_status arca_tls_server_new(arca_sealing *sealing, arca_tls_server **out);
+/* The same with the persistent key (arca_kms_tls_key: loaded, or made and
+ * sealed on first start) and, when the keystore holds an operator chain
+ * for it (arca_kms_tls_cert_chain), that chain instead of the self-signed
+ * RA-TLS certificate (an unusable stored chain is logged and the
+ * self-signed one used). sealing must outlive t (CSRs take fresh
+ * evidence). Errors: as arca_tls_server_new, arca_kms_tls_key's;
+ * ARCA_ERR_INTEGRITY when the sealed key does not parse. */
+ARCA_MUST_CHECK arca_status arca_tls_server_new_persistent(arca_sealing *sealing, arca_kms *kms,
+                                                           arca_tls_server **out);
+/* TLS_CSR: admin login (arca_kms_tls_admin: ARCA_ERR_PERMISSION). Appends
+ * a PKCS#10 request (DER) for the TLS key, subject CN = cn (1..
+ * ARCA_TLS_CN_MAX printable ASCII, ARCA_ERR_ARGS), carrying the RA-TLS
+ * evidence extension (ARCA_RATLS_OID; claims over this key's SPKI, fresh
+ * evidence) as a requested extension, signed by the key (SHA-256).
+ * arca_ratls_cert_create's errors; ARCA_ERR_CRYPTO. */
+ARCA_MUST_CHECK arca_status arca_tls_server_csr(arca_tls_server *t, arca_kms *kms, arca_kms_session *sess,
+                                                const char *cn, arca_builder *out);
+/* TLS_CERT_INSTALL: admin login (ARCA_ERR_PERMISSION). chain = DER
+ * certificates concatenated, leaf first (at most ARCA_TLS_MAX_CHAIN after
+ * the leaf). Refusals, with msg (msg_len > 0, NUL-terminated) saying why:
+ *   ARCA_ERR_TOO_LARGE  over ARCA_TLS_CHAIN_MAX bytes or too many certificates
+ *   ARCA_ERR_DECODE     not a sequence of DER certificates (empty too)
+ *   ARCA_ERR_ARGS       the leaf's public key is not the TLS key
+ *   the status of arca_ratls_cert_verify (permissive policy: dev and debug
+ *   evidence allowed) for the leaf, e.g. ARCA_ERR_NOT_FOUND without the
+ *   evidence extension
+ * Then seals it (arca_kms_tls_cert_store: one commit with its audit
+ * record) and swaps the server's context: new connections get the chain,
+ * running ones keep theirs. */
+ARCA_MUST_CHECK arca_status arca_tls_server_install_chain(arca_tls_server *t, arca_kms *kms, arca_kms_session *sess,
+                                                          const uint8_t *chain, size_t len, char *msg,
+                                                          size_t msg_len);
 /* Frees the context and the key (wiped, it is in secret memory). Live
  * connections must be freed first. NULL is a no-op. */
 void arca_tls_server_free(arca_tls_server *t);
-/* The server certificate (DER), borrowed from t. */
-const uint8_t *arca_tls_server_cert_der(const arca_tls_server *t, size_t *out_len);
+/* The current server leaf certificate (DER), borrowed from t (valid
+ * until arca_tls_server_free, also after an install). */
+const uint8_t *arca_tls_server_cert_der(arca_tls_server *t, size_t *out_len);
 
 /* Handshake on fd (borrowed; set non-blocking here) within timeout_ms for
  * the client whose keystore session is sess (borrowed; its peer identity

@@ -1,6 +1,6 @@
 /* Key use: sign, verify, encrypt, decrypt, wrap, unwrap, derive. Policy
  * first (login, partition, mechanism valid for the operation, the key's
- * usage attribute), then the cryptography, then one audit record with the
+ * usage attribute, CKA_ALLOWED_MECHANISMS), then the cryptography, then one audit record with the
  * outcome. Output reaches the caller only once its audit record is stored
  * (fail closed). */
 #include <stdio.h>
@@ -96,6 +96,7 @@ static arca_status use_key(arca_kms *kms, arca_kms_session *sess, const arca_obj
     if (!state_allows(kms_attrs_u32(&o->attrs, ARCA_CKA_STATE, ARCA_STATE_ACTIVE), op)) st = ARCA_ERR_OBJECT_STATE;
     else if (!arca_crypto_mechanism_allowed(m->type, op)) st = ARCA_ERR_MECHANISM;
     else if (!kms_attrs_bool(&o->attrs, usage_attr(op), false)) st = ARCA_ERR_KEY_FUNCTION;
+    else if (!kms_attrs_mechanism_allowed(&o->attrs, m->type)) st = ARCA_ERR_MECHANISM;
     if (st != ARCA_OK) {
         mech_detail(detail, m->type);
         (void)kms_audit_use(kms, sess, audit_op_of(op), st, id, detail);

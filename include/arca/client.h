@@ -19,8 +19,8 @@
  * enclave session: its login state and session objects are shared by every
  * thread that uses it. Calls are serialised by a mutex in the client, so a
  * client may be shared between threads, but they then wait for each other;
- * for parallelism open one client per thread (there is no connection pool
- * of several sessions inside one arca_client).
+ * for parallelism open one client per thread, or use a connection pool
+ * (arca_client_pool below: several connections, one caller each).
  *
  * Time-out and reconnection. Every call (connecting, the handshake and
  * the attestation check, a re-login and a retry included) completes or
@@ -32,7 +32,7 @@
  * connection broke under it is retried once on a new connection only if
  * it is idempotent (find, get attribute, sign, verify, encrypt, decrypt,
  * random, status, attest, audit read / verify, partition list, identity
- * list); creations, destructions, rotations, logins and logouts are never
+ * list, whoami); creations, destructions, rotations, logins and logouts are never
  * resent: their caller gets ARCA_ERR_IO / ARCA_ERR_CHANNEL /
  * ARCA_ERR_TIMEOUT and must find out whether they happened.
  *
@@ -147,6 +147,67 @@ void arca_client_server_claims(const arca_client *c, arca_evidence_claims *out);
 /* Wipe and free a byte output. */
 void arca_client_free_secret(uint8_t *p, size_t len);
 
+/* ---- Connection pool ----------------------------------------------------- */
+
+/* A pool of up to max connections to one appliance (one configuration),
+ * each its own enclave session, opened lazily (none at _new: the first
+ * acquire opens the first) and lent to one caller at a time. Thread-safe:
+ * every function may be called from any thread; a lent arca_client is the
+ * borrower's until it is released.
+ *
+ * Login: arca_client_pool_login checks the credentials with a LOGIN on one
+ * connection, then remembers them (PIN in a buffer wiped at logout and
+ * free) and applies them to every pooled connection: a connection opened
+ * later, or idle since another login, is logged in (a connection still
+ * carrying an older login is closed and replaced) before acquire returns
+ * it. A wrong PIN is never remembered nor replayed. A borrower must not
+ * call arca_client_login / _logout on a lent client (use the pool's).
+ *
+ * A released client marked broken is closed; its place is free for a new
+ * connection, opened at a later acquire. The library itself reconnects a
+ * pooled client whose connection broke, as for any client; `broken` is for
+ * a client the borrower no longer trusts (e.g. an ARCA_ERR_TIMEOUT). */
+typedef struct arca_client_pool arca_client_pool;
+
+#define ARCA_CLIENT_POOL_MAX 256u
+
+/* cfg is copied. ARCA_ERR_ARGS (no address / cert / key, max outside
+ * 1..ARCA_CLIENT_POOL_MAX) with msg (msg_len > 0: always NUL-terminated,
+ * "" on success); ARCA_ERR_NOMEM. Nothing is connected. */
+ARCA_MUST_CHECK arca_status arca_client_pool_new(const arca_client_config *cfg, size_t max, arca_client_pool **out,
+                                                 char *msg, size_t msg_len);
+/* Close every connection (also ones not released: the caller must not use
+ * them afterwards), wipe the credentials, free. NULL is a no-op. */
+void arca_client_pool_free(arca_client_pool *p);
+/* Lend a connection: an idle one, else a new one while fewer than max are
+ * open, else wait up to timeout_ms for a release (< 0: no limit, 0: do
+ * not wait). ARCA_ERR_TIMEOUT "no pooled connection free within N ms";
+ * the arca_client_open status and message when a new connection cannot be
+ * opened; the LOGIN status and the enclave's message when the remembered
+ * credentials are refused (the connection is closed, the credentials are
+ * kept). Opening and logging in are bounded by the configuration's
+ * timeout_ms (beyond timeout_ms). *out is set only on ARCA_OK. */
+ARCA_MUST_CHECK arca_status arca_client_pool_acquire(arca_client_pool *p, int timeout_ms, arca_client **out,
+                                                     char *msg, size_t msg_len);
+/* Give a lent client back (broken: close it). ARCA_ERR_ARGS when c is not
+ * a client lent by p (nothing changes). */
+ARCA_MUST_CHECK arca_status arca_client_pool_release(arca_client_pool *p, arca_client *c, bool broken);
+/* Log in (arguments as arca_client_login) on one pooled connection and, on
+ * success, remember the credentials for every pooled connection (replacing
+ * earlier ones). On failure: the LOGIN status and msg = the enclave's
+ * message, earlier credentials kept; ARCA_ERR_TOO_LARGE for a PIN or
+ * partition over the protocol's caps; the acquire failures (waits up to
+ * the configuration's timeout_ms for a connection). */
+ARCA_MUST_CHECK arca_status arca_client_pool_login(arca_client_pool *p, const char *partition, int role,
+                                                   const char *pin, char *msg, size_t msg_len);
+/* Forget (wipe) the credentials: idle logged-in connections are closed at
+ * once, lent ones when next acquired (a new, logged-out connection takes
+ * their place). */
+void arca_client_pool_logout(arca_client_pool *p);
+/* How many connections are open and how many are lent now (tests,
+ * monitoring). Either output may be NULL. */
+void arca_client_pool_stats(arca_client_pool *p, size_t *out_open, size_t *out_lent);
+
 /* ---- Domain, identities, sessions --------------------------------------- */
 
 /* Role values as the enclave's arca_role. */
@@ -197,6 +258,30 @@ typedef struct arca_client_identity {
 /* *out: malloc'd array of *out_num identities (free with free()). */
 ARCA_MUST_CHECK arca_status arca_client_identity_list(arca_client *c, arca_client_identity **out, size_t *out_num);
 
+/* Who this session is (WHOAMI, any session, idempotent): *out = the peer
+ * identity of the connection (name, roles, partitions; name "" for a
+ * session without one), *out_role the login role (ARCA_CLIENT_ROLE_*, 0 =
+ * not logged in), partition the logged-in partition ("" for none or an
+ * admin login). Outputs may not be NULL; set only on ARCA_OK.
+ * ARCA_ERR_TOO_LARGE / ARCA_ERR_DECODE for an over-long or NUL-holding
+ * string in the answer. */
+ARCA_MUST_CHECK arca_status arca_client_whoami(arca_client *c, arca_client_identity *out, int *out_role,
+                                               char partition[ARCA_LP_NAME_MAX + 1]);
+
+/* ---- The enclave's TLS certificate (admin login) ------------------------ */
+
+/* A PKCS#10 certificate request (DER, *der malloc'd, free()) for the
+ * enclave's TLS key with subject CN = cn (1..ARCA_LP_CN_MAX bytes, else
+ * ARCA_ERR_ARGS locally) carrying the RA-TLS evidence extension as a
+ * requested extension, for the operator's CA to issue. */
+ARCA_MUST_CHECK arca_status arca_client_tls_csr(arca_client *c, const char *cn, uint8_t **der, size_t *len);
+/* Install an operator-issued chain (DER certificates concatenated, leaf
+ * first, 1..ARCA_LP_CERT_CHAIN_MAX bytes, else ARCA_ERR_ARGS /
+ * ARCA_ERR_TOO_LARGE locally): later handshakes present it instead of the
+ * self-signed RA-TLS certificate. The enclave refuses a leaf for another
+ * key or without the evidence (its status and message). Not retried. */
+ARCA_MUST_CHECK arca_status arca_client_tls_cert_install(arca_client *c, const uint8_t *chain_der, size_t len);
+
 /* ---- Objects and cryptography ------------------------------------------ */
 
 ARCA_MUST_CHECK arca_status arca_client_generate_key(arca_client *c, uint32_t mechanism, const arca_lp_attr *tmpl,
@@ -216,6 +301,23 @@ ARCA_MUST_CHECK arca_status arca_client_set_attributes(arca_client *c, const arc
                                                        const arca_lp_attr *tmpl, size_t num);
 ARCA_MUST_CHECK arca_status arca_client_destroy(arca_client *c, const arca_client_id *id);
 ARCA_MUST_CHECK arca_status arca_client_rotate(arca_client *c, const arca_client_id *id, arca_client_id *out_new);
+/* Lifecycle (KMIP states, as arca_kms_activate / arca_kms_revoke): activate
+ * Pre-Active -> Active; revoke with a KMIP revocation reason code
+ * (ARCA_CLIENT_REVOKE_*; key compromise -> Compromised, others ->
+ * Deactivated) and a message (NULL or at most ARCA_LP_REVOKE_MESSAGE_MAX
+ * bytes, else ARCA_ERR_TOO_LARGE locally) kept in the audit record. The
+ * enclave's ARCA_ERR_OBJECT_STATE for a change its state does not allow.
+ * Neither is retried. */
+#define ARCA_CLIENT_REVOKE_UNSPECIFIED 1u
+#define ARCA_CLIENT_REVOKE_KEY_COMPROMISE 2u
+#define ARCA_CLIENT_REVOKE_CA_COMPROMISE 3u
+#define ARCA_CLIENT_REVOKE_AFFILIATION_CHANGED 4u
+#define ARCA_CLIENT_REVOKE_SUPERSEDED 5u
+#define ARCA_CLIENT_REVOKE_CESSATION 6u
+#define ARCA_CLIENT_REVOKE_PRIVILEGE_WITHDRAWN 7u
+ARCA_MUST_CHECK arca_status arca_client_activate(arca_client *c, const arca_client_id *id);
+ARCA_MUST_CHECK arca_status arca_client_revoke(arca_client *c, const arca_client_id *id, uint32_t reason,
+                                               const char *message);
 
 ARCA_MUST_CHECK arca_status arca_client_sign(arca_client *c, const arca_client_id *id, const arca_lp_mechanism *m,
                                              const uint8_t *data, size_t len, uint8_t **out, size_t *out_len);

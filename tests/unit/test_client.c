@@ -554,6 +554,7 @@ typedef enum srv_mode {
 } srv_mode;
 
 #define MAX_OPS 64
+#define MAX_CONNS 64
 
 typedef struct server {
     char path[128];
@@ -564,9 +565,21 @@ typedef struct server {
     atomic_int drop_next; /* close instead of answering the next request */
     atomic_int connections;
     SSL_CTX *ctx;
+    pthread_mutex_t mu; /* the log below: connections are served by threads */
     uint16_t ops[MAX_OPS]; /* read only after server_stop */
     size_t num_ops;
+    size_t num_logins;          /* successful LOGINs, all connections */
+    uint32_t last_value;        /* REVOKE: reason */
+    char last_text[300];        /* REVOKE message, TLS_CSR CN */
+    pthread_t conn_th[MAX_CONNS];
+    size_t num_conn_th;
 } server;
+
+/* One connection's session state in the fake server. */
+typedef struct conn_state {
+    uint8_t role;
+    char partition[ARCA_LP_NAME_MAX + 1];
+} conn_state;
 
 static void must(arca_status st)
 {
@@ -595,16 +608,59 @@ static void send_kmip(SSL *ssl, arca_builder *b)
 }
 
 /* The local-protocol answer to req in the normal script. */
-static void answer_lp(server *sv, SSL *ssl, const arca_lp_request *req, arca_builder *lp)
+static void answer_lp(server *sv, SSL *ssl, conn_state *cs, const arca_lp_request *req, arca_builder *lp)
 {
     switch (req->op) {
     case ARCA_LP_LOGIN:
-        if (req->pin.len == 8 && memcmp(req->pin.data, "good-pin", 8) == 0)
+        if (req->pin.len == 8 && memcmp(req->pin.data, "good-pin", 8) == 0) {
             must(arca_lp_response_begin(lp));
-        else
+            cs->role = req->role;
+            memset(cs->partition, 0, sizeof cs->partition);
+            assert_true(req->partition.len <= ARCA_LP_NAME_MAX);
+            if (req->partition.len) memcpy(cs->partition, req->partition.data, req->partition.len);
+            pthread_mutex_lock(&sv->mu);
+            sv->num_logins++;
+            pthread_mutex_unlock(&sv->mu);
+        } else {
             must(arca_lp_response_error(lp, ARCA_ERR_PIN_INCORRECT, "PIN incorrect"));
+        }
         break;
     case ARCA_LP_LOGOUT:
+        cs->role = 0;
+        memset(cs->partition, 0, sizeof cs->partition);
+        must(arca_lp_response_begin(lp));
+        break;
+    case ARCA_LP_WHOAMI: {
+        arca_lp_identity it = {{(const uint8_t *)"arca-client", 11}, 0x8, {(const uint8_t *)"p1,p2", 5}};
+        arca_lp_bytes part = {(const uint8_t *)cs->partition, strlen(cs->partition)};
+        must(arca_lp_response_begin(lp));
+        must(arca_lp_whoami_add(lp, &it, cs->role, &part));
+        break;
+    }
+    case ARCA_LP_TLS_CSR:
+        pthread_mutex_lock(&sv->mu);
+        snprintf(sv->last_text, sizeof sv->last_text, "%.*s", (int)req->name.len, (const char *)req->name.data);
+        pthread_mutex_unlock(&sv->mu);
+        must(arca_lp_response_begin(lp));
+        must(arca_builder_add_u32_prefixed(lp, (const uint8_t *)"\x30\x03" "CSR", 5));
+        break;
+    case ARCA_LP_TLS_CERT_INSTALL:
+        if (req->data.len > 0 && req->data.data[0] == 0x30)
+            must(arca_lp_response_begin(lp));
+        else
+            must(arca_lp_response_error(lp, ARCA_ERR_DECODE, "not a DER certificate chain"));
+        break;
+    case ARCA_LP_ACTIVATE:
+        if (req->id[0] == 0x42)
+            must(arca_lp_response_begin(lp));
+        else
+            must(arca_lp_response_error(lp, ARCA_ERR_OBJECT_STATE, "not pre-active"));
+        break;
+    case ARCA_LP_REVOKE:
+        pthread_mutex_lock(&sv->mu);
+        sv->last_value = req->value;
+        snprintf(sv->last_text, sizeof sv->last_text, "%.*s", (int)req->data.len, (const char *)req->data.data);
+        pthread_mutex_unlock(&sv->mu);
         must(arca_lp_response_begin(lp));
         break;
     case ARCA_LP_STATUS: {
@@ -664,6 +720,7 @@ static void answer_lp(server *sv, SSL *ssl, const arca_lp_request *req, arca_bui
 /* Serve one connection until the client goes or the script closes it. */
 static void serve(server *sv, SSL *ssl)
 {
+    conn_state cs = {0};
     for (;;) {
         uint8_t hdr[8];
         size_t total = 0;
@@ -690,7 +747,9 @@ static void serve(server *sv, SSL *ssl)
         assert_non_null(req);
         arca_cursor_init(&c, lpreq, lpreq_len);
         must(arca_lp_request_decode(&c, req));
+        pthread_mutex_lock(&sv->mu);
         if (sv->num_ops < MAX_OPS) sv->ops[sv->num_ops++] = req->op;
+        pthread_mutex_unlock(&sv->mu);
 
         bool close_now = atomic_exchange(&sv->drop_next, 0) != 0;
         int mode = atomic_load(&sv->mode);
@@ -706,7 +765,7 @@ static void serve(server *sv, SSL *ssl)
         } else {
             uint8_t *lpbuf = NULL;
             size_t lplen = 0;
-            if (mode == SRV_NORMAL || mode == SRV_BAD_BINDING) answer_lp(sv, ssl, req, &lp);
+            if (mode == SRV_NORMAL || mode == SRV_BAD_BINDING) answer_lp(sv, ssl, &cs, req, &lp);
             else must(arca_lp_response_begin(&lp));
             must(arca_builder_finish(&lp, &lpbuf, &lplen));
             resp_spec s = ok_spec(lpbuf, lplen);
@@ -750,12 +809,32 @@ static int reject_all(int ok, X509_STORE_CTX *store)
     return 0;
 }
 
+typedef struct conn_arg {
+    server *sv;
+    int fd;
+} conn_arg;
+
+/* One connection, in its own thread (a pool holds several at once). */
+static void *conn_main(void *arg)
+{
+    conn_arg *ca = arg;
+    SSL *ssl = SSL_new(ca->sv->ctx);
+    SSL_set_fd(ssl, ca->fd);
+    if (SSL_accept(ssl) == 1) serve(ca->sv, ssl);
+    SSL_shutdown(ssl);
+    SSL_free(ssl);
+    close(ca->fd);
+    free(ca);
+    return NULL;
+}
+
 static void *server_main(void *arg)
 {
     server *sv = arg;
-    /* The server's writes to a client that has gone raise SIGPIPE in this
-     * thread: keep it blocked here (the client's own threads keep the
-     * default action, so the library's handling of it is tested too). */
+    /* The server's writes to a client that has gone raise SIGPIPE in its
+     * threads: keep it blocked here, which they inherit (the client's own
+     * threads keep the default action, so the library's handling of it is
+     * tested too). */
     sigset_t set;
     sigemptyset(&set);
     sigaddset(&set, SIGPIPE);
@@ -766,12 +845,12 @@ static void *server_main(void *arg)
         int fd = accept4(sv->lfd, NULL, NULL, SOCK_CLOEXEC);
         if (fd < 0) continue;
         atomic_fetch_add(&sv->connections, 1);
-        SSL *ssl = SSL_new(sv->ctx);
-        SSL_set_fd(ssl, fd);
-        if (SSL_accept(ssl) == 1) serve(sv, ssl);
-        SSL_shutdown(ssl);
-        SSL_free(ssl);
-        close(fd);
+        conn_arg *ca = malloc(sizeof *ca);
+        assert_non_null(ca);
+        ca->sv = sv;
+        ca->fd = fd;
+        assert_true(sv->num_conn_th < MAX_CONNS);
+        assert_int_equal(pthread_create(&sv->conn_th[sv->num_conn_th++], NULL, conn_main, ca), 0);
     }
     return NULL;
 }
@@ -783,6 +862,7 @@ static server *server_start_ex(srv_mode mode, bool reject_client)
     snprintf(sv->path, sizeof sv->path, "%s/srv.sock", g_f.dir);
     unlink(sv->path);
     atomic_store(&sv->mode, mode);
+    assert_int_equal(pthread_mutex_init(&sv->mu, NULL), 0);
     sv->ctx = SSL_CTX_new(TLS_server_method());
     assert_non_null(sv->ctx);
     assert_int_equal(SSL_CTX_set_min_proto_version(sv->ctx, TLS1_3_VERSION), 1);
@@ -809,6 +889,9 @@ static void server_stop(server *sv)
 {
     atomic_store(&sv->stop, 1);
     pthread_join(sv->th, NULL);
+    /* Every client has closed by now: each connection thread ends. */
+    for (size_t i = 0; i < sv->num_conn_th; i++) pthread_join(sv->conn_th[i], NULL);
+    pthread_mutex_destroy(&sv->mu);
     close(sv->lfd);
     unlink(sv->path);
     SSL_CTX_free(sv->ctx);
@@ -1168,6 +1251,318 @@ static void test_threads(void **state)
     free(sv);
 }
 
+/* ---- Ops 31-35 ------------------------------------------------------------ */
+
+static void test_whoami_tls_lifecycle(void **state)
+{
+    (void)state;
+    server *sv = server_start(SRV_NORMAL);
+    arca_client *c = open_ok(sv);
+    arca_client_identity me;
+    int role = -1;
+    char part[ARCA_LP_NAME_MAX + 1];
+    assert_int_equal(arca_client_whoami(c, &me, &role, part), ARCA_OK);
+    assert_string_equal(me.name, "arca-client");
+    assert_int_equal(me.roles, ARCA_CLIENT_IDENTITY_ROLE_USER);
+    assert_string_equal(me.partitions, "p1,p2");
+    assert_int_equal(role, 0);
+    assert_string_equal(part, "");
+    assert_int_equal(arca_client_login(c, "p1", ARCA_CLIENT_ROLE_USER, "good-pin"), ARCA_OK);
+    assert_int_equal(arca_client_whoami(c, &me, &role, part), ARCA_OK);
+    assert_int_equal(role, ARCA_CLIENT_ROLE_USER);
+    assert_string_equal(part, "p1");
+    assert_int_equal(arca_client_whoami(c, NULL, &role, part), ARCA_ERR_ARGS);
+    assert_int_equal(arca_client_whoami(c, &me, NULL, part), ARCA_ERR_ARGS);
+
+    /* WHOAMI is idempotent: resent on a new, re-logged-in connection. */
+    atomic_store(&sv->drop_next, 1);
+    assert_int_equal(arca_client_whoami(c, &me, &role, part), ARCA_OK);
+    assert_int_equal(role, ARCA_CLIENT_ROLE_USER);
+    assert_string_equal(part, "p1");
+
+    uint8_t *der = NULL;
+    size_t len = 0;
+    assert_int_equal(arca_client_tls_csr(c, "arca.example", &der, &len), ARCA_OK);
+    assert_int_equal(len, 5);
+    assert_memory_equal(der, "\x30\x03" "CSR", 5);
+    free(der);
+    assert_string_equal(sv->last_text, "arca.example");
+    char long_cn[ARCA_LP_CN_MAX + 2];
+    memset(long_cn, 'a', sizeof long_cn);
+    long_cn[ARCA_LP_CN_MAX + 1] = 0;
+    assert_int_equal(arca_client_tls_csr(c, long_cn, &der, &len), ARCA_ERR_ARGS);
+    long_cn[ARCA_LP_CN_MAX] = 0; /* exactly the cap: sent */
+    assert_int_equal(arca_client_tls_csr(c, long_cn, &der, &len), ARCA_OK);
+    free(der);
+    assert_int_equal(arca_client_tls_csr(c, "", &der, &len), ARCA_ERR_ARGS);
+    assert_int_equal(arca_client_tls_csr(c, NULL, &der, &len), ARCA_ERR_ARGS);
+
+    static const uint8_t chain[] = {0x30, 0x01, 0x00};
+    assert_int_equal(arca_client_tls_cert_install(c, chain, sizeof chain), ARCA_OK);
+    assert_int_equal(arca_client_tls_cert_install(c, (const uint8_t *)"junk", 4), ARCA_ERR_DECODE);
+    assert_string_equal(arca_client_last_message(c), "not a DER certificate chain");
+    assert_int_equal(arca_client_tls_cert_install(c, chain, 0), ARCA_ERR_ARGS);
+    uint8_t *big = calloc(1, ARCA_LP_CERT_CHAIN_MAX + 1);
+    assert_non_null(big);
+    assert_int_equal(arca_client_tls_cert_install(c, big, ARCA_LP_CERT_CHAIN_MAX + 1), ARCA_ERR_TOO_LARGE);
+    free(big);
+
+    arca_client_id id, other;
+    memset(id.b, 0x42, sizeof id.b);
+    memset(other.b, 0x07, sizeof other.b);
+    assert_int_equal(arca_client_activate(c, &id), ARCA_OK);
+    assert_int_equal(arca_client_activate(c, &other), ARCA_ERR_OBJECT_STATE);
+    assert_string_equal(arca_client_last_message(c), "not pre-active");
+    assert_int_equal(arca_client_activate(c, NULL), ARCA_ERR_ARGS);
+    assert_int_equal(arca_client_revoke(c, &id, ARCA_CLIENT_REVOKE_KEY_COMPROMISE, "laptop stolen"), ARCA_OK);
+    assert_int_equal(sv->last_value, 2);
+    assert_string_equal(sv->last_text, "laptop stolen");
+    assert_int_equal(arca_client_revoke(c, &id, ARCA_CLIENT_REVOKE_SUPERSEDED, NULL), ARCA_OK);
+    assert_int_equal(sv->last_value, 5);
+    assert_string_equal(sv->last_text, "");
+    char long_msg[ARCA_LP_REVOKE_MESSAGE_MAX + 2];
+    memset(long_msg, 'm', sizeof long_msg);
+    long_msg[ARCA_LP_REVOKE_MESSAGE_MAX + 1] = 0;
+    assert_int_equal(arca_client_revoke(c, &id, 1, long_msg), ARCA_ERR_TOO_LARGE);
+
+    /* Revoke changes state: never resent after the connection broke. */
+    atomic_store(&sv->drop_next, 1);
+    assert_int_equal(arca_client_revoke(c, &id, 1, "x"), ARCA_ERR_CHANNEL);
+    arca_client_close(c);
+    server_stop(sv);
+    size_t revokes = 0;
+    for (size_t i = 0; i < sv->num_ops; i++) revokes += sv->ops[i] == ARCA_LP_REVOKE;
+    assert_int_equal(revokes, 3);
+    free(sv);
+}
+
+/* ---- Connection pool ------------------------------------------------------ */
+
+static arca_client_pool *pool_ok(const server *sv, size_t max)
+{
+    arca_client_config cfg;
+    arca_client_pool *p = NULL;
+    char msg[ARCA_CLIENT_MSG_LEN];
+    client_cfg(sv, &cfg);
+    assert_int_equal(arca_client_pool_new(&cfg, max, &p, msg, sizeof msg), ARCA_OK);
+    assert_string_equal(msg, "");
+    return p;
+}
+
+static int whoami_role(arca_client *c, char *part)
+{
+    arca_client_identity me;
+    int role = -1;
+    char buf[ARCA_LP_NAME_MAX + 1];
+    if (arca_client_whoami(c, &me, &role, part ? part : buf) != ARCA_OK) return -1;
+    return role;
+}
+
+typedef struct pool_worker_arg {
+    arca_client_pool *p;
+    atomic_int *lent;
+    atomic_int *max_lent;
+    int failures;
+} pool_worker_arg;
+
+static void *pool_worker(void *arg)
+{
+    pool_worker_arg *a = arg;
+    for (int i = 0; i < 10; i++) {
+        arca_client *c = NULL;
+        char msg[ARCA_CLIENT_MSG_LEN], part[ARCA_LP_NAME_MAX + 1];
+        if (arca_client_pool_acquire(a->p, 10000, &c, msg, sizeof msg) != ARCA_OK) {
+            a->failures++;
+            continue;
+        }
+        int now = atomic_fetch_add(a->lent, 1) + 1;
+        int seen = atomic_load(a->max_lent);
+        while (now > seen && !atomic_compare_exchange_weak(a->max_lent, &seen, now)) {
+        }
+        /* Every pooled connection is logged in with the pool's login. */
+        if (whoami_role(c, part) != ARCA_CLIENT_ROLE_USER || strcmp(part, "p1") != 0) a->failures++;
+        struct timespec ts = {0, 2000000};
+        nanosleep(&ts, NULL);
+        atomic_fetch_sub(a->lent, 1);
+        if (arca_client_pool_release(a->p, c, false) != ARCA_OK) a->failures++;
+    }
+    return NULL;
+}
+
+static void test_pool_contention(void **state)
+{
+    (void)state;
+    server *sv = server_start(SRV_NORMAL);
+    arca_client_pool *p = pool_ok(sv, 2);
+    size_t open = 9, lent = 9;
+    arca_client_pool_stats(p, &open, &lent);
+    assert_int_equal(open, 0); /* lazy */
+    assert_int_equal(lent, 0);
+    char msg[ARCA_CLIENT_MSG_LEN];
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, "good-pin", msg, sizeof msg), ARCA_OK);
+    assert_string_equal(msg, "");
+    arca_client_pool_stats(p, &open, &lent);
+    assert_int_equal(open, 1);
+    assert_int_equal(lent, 0);
+
+    atomic_int now = 0, max_lent = 0;
+    pool_worker_arg args[4];
+    pthread_t th[4];
+    for (int i = 0; i < 4; i++) {
+        args[i] = (pool_worker_arg){p, &now, &max_lent, 0};
+        assert_int_equal(pthread_create(&th[i], NULL, pool_worker, &args[i]), 0);
+    }
+    for (int i = 0; i < 4; i++) {
+        pthread_join(th[i], NULL);
+        assert_int_equal(args[i].failures, 0);
+    }
+    assert_int_equal(atomic_load(&max_lent), 2); /* contended, never beyond max */
+    arca_client_pool_stats(p, &open, &lent);
+    assert_int_equal(open, 2);
+    assert_int_equal(lent, 0);
+    arca_client_pool_free(p);
+    server_stop(sv);
+    /* Two connections for 40 borrowings, each logged in once. */
+    assert_int_equal(atomic_load(&sv->connections), 2);
+    assert_int_equal(sv->num_logins, 2);
+    free(sv);
+}
+
+static void test_pool_broken_and_limits(void **state)
+{
+    (void)state;
+    server *sv = server_start(SRV_NORMAL);
+    arca_client_pool *p = pool_ok(sv, 1);
+    char msg[ARCA_CLIENT_MSG_LEN];
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, "good-pin", msg, sizeof msg), ARCA_OK);
+    arca_client *c1 = NULL, *c2 = NULL;
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &c1, msg, sizeof msg), ARCA_OK);
+
+    /* The only connection is lent: no wait, then a bounded wait. */
+    assert_int_equal(arca_client_pool_acquire(p, 0, &c2, msg, sizeof msg), ARCA_ERR_TIMEOUT);
+    assert_string_equal(msg, "no pooled connection free within 0 ms");
+    double t0 = now_s();
+    assert_int_equal(arca_client_pool_acquire(p, 200, &c2, msg, sizeof msg), ARCA_ERR_TIMEOUT);
+    double dt = now_s() - t0;
+    assert_true(dt >= 0.15 && dt < 2.0);
+    assert_string_equal(msg, "no pooled connection free within 200 ms");
+    assert_null(c2);
+
+    /* Releasing what the pool did not lend. */
+    arca_client *stranger = open_ok(sv);
+    assert_int_equal(arca_client_pool_release(p, stranger, false), ARCA_ERR_ARGS);
+    arca_client_close(stranger);
+    assert_int_equal(arca_client_pool_release(p, NULL, false), ARCA_ERR_ARGS);
+
+    /* Broken: closed, and the next acquire opens and logs in a new one. */
+    assert_int_equal(arca_client_pool_release(p, c1, true), ARCA_OK);
+    size_t open = 9, lent = 9;
+    arca_client_pool_stats(p, &open, &lent);
+    assert_int_equal(open, 0);
+    assert_int_equal(lent, 0);
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &c2, msg, sizeof msg), ARCA_OK);
+    assert_int_equal(whoami_role(c2, NULL), ARCA_CLIENT_ROLE_USER);
+    assert_int_equal(arca_client_pool_release(p, c2, false), ARCA_OK);
+    assert_int_equal(arca_client_pool_release(p, c2, false), ARCA_ERR_ARGS); /* not lent twice */
+    arca_client_pool_free(p);
+    server_stop(sv);
+    assert_int_equal(atomic_load(&sv->connections), 3); /* c1, stranger, c1's replacement */
+    assert_int_equal(sv->num_logins, 2);
+    free(sv);
+
+    /* Arguments of pool_new. */
+    arca_client_config cfg;
+    server fake = {0};
+    snprintf(fake.path, sizeof fake.path, "%s/nobody.sock", g_f.dir);
+    client_cfg(&fake, &cfg);
+    assert_int_equal(arca_client_pool_new(&cfg, 0, &p, msg, sizeof msg), ARCA_ERR_ARGS);
+    assert_string_equal(msg, "pool size 0 out of range (allowed 1..256)");
+    assert_int_equal(arca_client_pool_new(&cfg, ARCA_CLIENT_POOL_MAX + 1, &p, msg, sizeof msg), ARCA_ERR_ARGS);
+    assert_string_equal(msg, "pool size 257 out of range (allowed 1..256)");
+    cfg.key[0] = 0;
+    assert_int_equal(arca_client_pool_new(&cfg, 2, &p, msg, sizeof msg), ARCA_ERR_ARGS);
+    assert_string_equal(msg, "address, cert and key are required");
+
+    /* Nothing listens: acquire says why, and the slot is free again. */
+    client_cfg(&fake, &cfg);
+    assert_int_equal(arca_client_pool_new(&cfg, 1, &p, msg, sizeof msg), ARCA_OK);
+    char want[256];
+    snprintf(want, sizeof want, "cannot connect to %s: No such file or directory", fake.path);
+    for (int i = 0; i < 2; i++) {
+        assert_int_equal(arca_client_pool_acquire(p, 0, &c1, msg, sizeof msg), ARCA_ERR_IO);
+        assert_string_equal(msg, want);
+    }
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, "good-pin", msg, sizeof msg),
+                     ARCA_ERR_IO);
+    arca_client_pool_stats(p, &open, &lent);
+    assert_int_equal(open, 0);
+    assert_int_equal(lent, 0);
+    arca_client_pool_free(p);
+    arca_client_pool_free(NULL);
+}
+
+static void test_pool_login(void **state)
+{
+    (void)state;
+    server *sv = server_start(SRV_NORMAL);
+    arca_client_pool *p = pool_ok(sv, 2);
+    char msg[ARCA_CLIENT_MSG_LEN];
+    arca_client *a = NULL, *b = NULL;
+
+    /* Wrong PIN: the enclave's answer, nothing remembered. */
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, "bad-pin", msg, sizeof msg),
+                     ARCA_ERR_PIN_INCORRECT);
+    assert_string_equal(msg, "PIN incorrect");
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &a, msg, sizeof msg), ARCA_OK);
+    assert_int_equal(whoami_role(a, NULL), 0);
+    assert_int_equal(arca_client_pool_release(p, a, false), ARCA_OK);
+    char pin[ARCA_LP_PIN_MAX + 2];
+    memset(pin, 'x', sizeof pin);
+    pin[ARCA_LP_PIN_MAX + 1] = 0;
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, pin, msg, sizeof msg),
+                     ARCA_ERR_TOO_LARGE);
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, NULL, msg, sizeof msg), ARCA_ERR_ARGS);
+
+    /* The idle, logged-out connection logs in; a second, new one logs in
+     * at open. */
+    assert_int_equal(arca_client_pool_login(p, "p1", ARCA_CLIENT_ROLE_USER, "good-pin", msg, sizeof msg), ARCA_OK);
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &a, msg, sizeof msg), ARCA_OK);
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &b, msg, sizeof msg), ARCA_OK);
+    assert_ptr_not_equal(a, b);
+    char part[ARCA_LP_NAME_MAX + 1];
+    assert_int_equal(whoami_role(a, part), ARCA_CLIENT_ROLE_USER);
+    assert_string_equal(part, "p1");
+    assert_int_equal(whoami_role(b, part), ARCA_CLIENT_ROLE_USER);
+    assert_string_equal(part, "p1");
+
+    /* Logout while both are lent: they are replaced when next acquired. */
+    arca_client_pool_logout(p);
+    assert_int_equal(arca_client_pool_release(p, a, false), ARCA_OK);
+    assert_int_equal(arca_client_pool_release(p, b, false), ARCA_OK);
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &a, msg, sizeof msg), ARCA_OK);
+    assert_int_equal(whoami_role(a, part), 0);
+    assert_string_equal(part, "");
+    assert_int_equal(arca_client_pool_release(p, a, false), ARCA_OK);
+
+    /* Admin login (no partition) applies the same way; logout closes idle
+     * logged-in connections at once. */
+    assert_int_equal(arca_client_pool_login(p, NULL, ARCA_CLIENT_ROLE_ADMIN, "good-pin", msg, sizeof msg), ARCA_OK);
+    assert_int_equal(arca_client_pool_acquire(p, 1000, &a, msg, sizeof msg), ARCA_OK);
+    assert_int_equal(whoami_role(a, part), ARCA_CLIENT_ROLE_ADMIN);
+    assert_string_equal(part, "");
+    assert_int_equal(arca_client_pool_release(p, a, false), ARCA_OK);
+    size_t open = 0;
+    arca_client_pool_stats(p, &open, NULL);
+    assert_true(open >= 1);
+    arca_client_pool_logout(p);
+    arca_client_pool_stats(p, &open, NULL);
+    assert_int_equal(open, 0);
+    arca_client_pool_free(p);
+    server_stop(sv);
+    assert_int_equal(sv->num_logins, 3); /* a and b for the user login, one for admin */
+    free(sv);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1186,6 +1581,10 @@ int main(void)
         cmocka_unit_test(test_client_cert_refused),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_threads),
+        cmocka_unit_test(test_whoami_tls_lifecycle),
+        cmocka_unit_test(test_pool_contention),
+        cmocka_unit_test(test_pool_broken_and_limits),
+        cmocka_unit_test(test_pool_login),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -986,6 +986,52 @@ static uint32_t state_u32(fx *f, const arca_object_id *id)
     return v;
 }
 
+/* CKA_ALLOWED_MECHANISMS: a non-empty list limits key use to its
+ * mechanisms (ARCA_ERR_MECHANISM, audited); malformed lists are refused. */
+static void test_allowed_mechanisms(void **state)
+{
+    fx *f = *state;
+    static const uint8_t iv[16] = {7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7, 7};
+    arca_mechanism cbc = {.type = CKM_AES_CBC_PAD, .iv = iv, .iv_len = sizeof(iv)};
+    uint8_t only_gcm[4] = {0, 0, (uint8_t)(CKM_AES_GCM >> 8), (uint8_t)CKM_AES_GCM};
+    uint8_t bad[3] = {0, 0, 1};
+    uint8_t too_many[4 * (ARCA_ALLOWED_MECHANISMS_MAX + 1)];
+    const uint8_t pt[] = "allowed mechanisms";
+    arca_object_id id, x;
+    arca_builder ct, v;
+    arca_kms_stats before, after;
+
+    memset(too_many, 0, sizeof(too_many));
+    arca_attr t[] = {A_U32(CKA_VALUE_LEN, 32), A_STR(CKA_LABEL, "only-gcm"),
+                     {CKA_ALLOWED_MECHANISMS, only_gcm, sizeof(only_gcm)}};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, t, 3, &id), ARCA_OK);
+    check_aes(f, &id); /* GCM is in the list */
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    arca_kms_get_stats(f->kms, &before);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &id, &cbc, pt, sizeof(pt), &ct), ARCA_ERR_MECHANISM);
+    arca_kms_get_stats(f->kms, &after);
+    assert_int_equal(after.audit_records, before.audit_records + 1); /* the refusal is audited */
+    assert_int_equal(ct.len, 0);
+    arca_builder_cleanup(&ct);
+    /* The list reads back as stored. */
+    assert_int_equal(arca_builder_init(&v, 16, 1024), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &id, CKA_ALLOWED_MECHANISMS, &v), ARCA_OK);
+    assert_int_equal(v.len, 4);
+    assert_memory_equal(v.data, only_gcm, 4);
+    arca_builder_cleanup(&v);
+    /* Malformed: not a multiple of 4 bytes, or over the cap. */
+    arca_attr tb[] = {A_U32(CKA_VALUE_LEN, 32), {CKA_ALLOWED_MECHANISMS, bad, sizeof(bad)}};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tb, 2, &x), ARCA_ERR_ATTRIBUTE_VALUE);
+    arca_attr tm[] = {A_U32(CKA_VALUE_LEN, 32), {CKA_ALLOWED_MECHANISMS, too_many, sizeof(too_many)}};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, tm, 2, &x), ARCA_ERR_ATTRIBUTE_VALUE);
+    /* An empty list allows everything the key type allows. */
+    arca_attr te[] = {A_U32(CKA_VALUE_LEN, 32), {CKA_ALLOWED_MECHANISMS, NULL, 0}};
+    assert_int_equal(arca_kms_generate_key(f->kms, f->sess, CKM_AES_KEY_GEN, te, 2, &x), ARCA_OK);
+    assert_int_equal(arca_builder_init(&ct, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_encrypt(f->kms, f->sess, &x, &cbc, pt, sizeof(pt), &ct), ARCA_OK);
+    arca_builder_cleanup(&ct);
+}
+
 static void test_lifecycle_state(void **state)
 {
     fx *f = *state;
@@ -1723,6 +1769,283 @@ static void test_identity_dispatch(void **state)
     pki_free(&p);
 }
 
+/* ---- per-key permissions, WHOAMI, ACTIVATE / REVOKE (ops 33-35) ---------- */
+
+static bool bytes_contain(const arca_lp_bytes *b, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (size_t i = 0; b->len >= n && i + n <= b->len; i++) {
+        if (memcmp(b->data + i, needle, n) == 0) return true;
+    }
+    return false;
+}
+
+static arca_kms_session *user_session(fx *f, const cert *c)
+{
+    arca_kms_session *s = peer_session(f, c, ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    return s;
+}
+
+static bool found(fx *f, arca_kms_session *s, const arca_object_id *id)
+{
+    arca_object_id ids[16];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, s, NULL, 0, ids, 16, &n), ARCA_OK);
+    for (size_t i = 0; i < n; i++) {
+        if (memcmp(ids[i].b, id->b, 16) == 0) return true;
+    }
+    return false;
+}
+
+static void assert_denied_audited(fx *f, const arca_object_id *id, const char *identity)
+{
+    arca_lp_record r;
+    arca_builder keep;
+    char hx[33];
+    last_record(f, &r, &keep);
+    assert_text(&r.event, "ACCESS_DENIED");
+    assert_int_equal(r.status, ARCA_ERR_PERMISSION);
+    kms_id_hex(id, hx);
+    assert_text(&r.object, hx);
+    assert_true(bytes_contain(&r.detail, identity));
+    assert_true(bytes_contain(&r.actor, identity));
+    arca_builder_cleanup(&keep);
+}
+
+static void test_key_permissions(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_kms_session *a = init_domain(f, &p);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-client", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-officer", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_OK);
+    arca_kms_session *c = user_session(f, &p.client), *o = user_session(f, &p.officer);
+
+    /* Malformed lists at creation. */
+    char big[ARCA_ALLOWED_IDENTITIES_MAX + 2];
+    memset(big, 'n', sizeof(big) - 1);
+    big[sizeof(big) - 1] = 0;
+    for (size_t i = 60; i < sizeof(big) - 1; i += 60) big[i] = ',';
+    const char *bad[] = {"a,,b", ",a", "a,", "bad\x01name", big};
+    arca_object_id k, k2, other;
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        arca_attr t[] = {A_U32(CKA_VALUE_LEN, 32), A_BYTES(ARCA_CKA_ALLOWED_IDENTITIES, bad[i], strlen(bad[i]))};
+        assert_int_equal(arca_kms_generate_key(f->kms, c, CKM_AES_KEY_GEN, t, 2, &other), ARCA_ERR_ATTRIBUTE_VALUE);
+    }
+    char name65[66];
+    memset(name65, 'x', 65);
+    name65[65] = 0;
+    arca_attr t65[] = {A_U32(CKA_VALUE_LEN, 32), A_BYTES(ARCA_CKA_ALLOWED_IDENTITIES, name65, 65)};
+    assert_int_equal(arca_kms_generate_key(f->kms, c, CKM_AES_KEY_GEN, t65, 2, &other), ARCA_ERR_ATTRIBUTE_VALUE);
+
+    /* k: only arca-client; k2: everyone (absent). */
+    arca_attr tk[] = {A_U32(CKA_VALUE_LEN, 32), A_STR(ARCA_CKA_ALLOWED_IDENTITIES, "arca-client"),
+                      A_BOOL(CKA_EXTRACTABLE, true), A_STR(CKA_LABEL, "acl-key")};
+    assert_int_equal(arca_kms_generate_key(f->kms, c, CKM_AES_KEY_GEN, tk, 4, &k), ARCA_OK);
+    arca_attr tk2[] = {A_U32(CKA_VALUE_LEN, 32)};
+    assert_int_equal(arca_kms_generate_key(f->kms, c, CKM_AES_KEY_GEN, tk2, 1, &k2), ARCA_OK);
+
+    /* The allowed identity reads the list; absent reads as empty. */
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &k, ARCA_CKA_ALLOWED_IDENTITIES, &b), ARCA_OK);
+    assert_int_equal(b.len, 11);
+    assert_memory_equal(b.data, "arca-client", 11);
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, o, &k2, ARCA_CKA_ALLOWED_IDENTITIES, &b), ARCA_OK);
+    assert_int_equal(b.len, 0);
+
+    /* Every operation by arca-officer on k: refused and audited. */
+    arca_mechanism gcm = {.type = CKM_AES_GCM};
+    arca_mechanism kw = {.type = CKM_AES_KEY_WRAP_KWP};
+    arca_attr lbl[] = {A_STR(CKA_LABEL, "x")};
+    arca_attr mine[] = {A_STR(ARCA_CKA_ALLOWED_IDENTITIES, "arca-officer")};
+    arca_object_id rot;
+    assert_int_equal(arca_kms_get_attribute(f->kms, o, &k, CKA_LABEL, &b), ARCA_ERR_PERMISSION);
+    assert_denied_audited(f, &k, "arca-officer");
+    assert_int_equal(arca_kms_encrypt(f->kms, o, &k, &gcm, (const uint8_t *)"hi", 2, &b), ARCA_ERR_PERMISSION);
+    assert_denied_audited(f, &k, "arca-officer");
+    assert_int_equal(arca_kms_set_attributes(f->kms, o, &k, lbl, 1), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_set_attributes(f->kms, o, &k, mine, 1), ARCA_ERR_PERMISSION);
+    assert_denied_audited(f, &k, "arca-officer");
+    assert_int_equal(arca_kms_rotate(f->kms, o, &k, &rot), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_activate(f->kms, o, &k), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_revoke(f->kms, o, &k, false, NULL), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_wrap(f->kms, o, &k, &kw, &k2, &b), ARCA_ERR_PERMISSION);  /* as wrapping key */
+    assert_int_equal(arca_kms_wrap(f->kms, o, &k2, &kw, &k, &b), ARCA_ERR_PERMISSION);  /* as target */
+    assert_denied_audited(f, &k, "arca-officer");
+    assert_int_equal(arca_kms_destroy(f->kms, o, &k), ARCA_ERR_PERMISSION);
+    assert_denied_audited(f, &k, "arca-officer");
+    /* find does not show it to arca-officer; arca-client sees both */
+    assert_false(found(f, o, &k));
+    assert_true(found(f, o, &k2));
+    assert_true(found(f, c, &k));
+    assert_true(found(f, c, &k2));
+    /* a session without a peer (in-process) is unaffected */
+    arca_kms_session *local;
+    assert_int_equal(arca_kms_session_new(f->kms, &local), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, local, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    b.len = 0;
+    assert_int_equal(arca_kms_encrypt(f->kms, local, &k, &gcm, (const uint8_t *)"hi", 2, &b), ARCA_OK);
+    assert_true(found(f, local, &k));
+    arca_kms_session_free(local);
+
+    /* The allowed identity changes the list: a SET_ATTRIBUTES commit with its record. */
+    arca_attr bad_set[] = {A_STR(ARCA_CKA_ALLOWED_IDENTITIES, "a,,b")};
+    assert_int_equal(arca_kms_set_attributes(f->kms, c, &k, bad_set, 1), ARCA_ERR_ATTRIBUTE_VALUE);
+    arca_attr both[] = {A_STR(ARCA_CKA_ALLOWED_IDENTITIES, "arca-client,arca-officer")};
+    assert_int_equal(arca_kms_set_attributes(f->kms, c, &k, both, 1), ARCA_OK);
+    {
+        arca_lp_record r;
+        arca_builder keep;
+        last_record(f, &r, &keep);
+        assert_text(&r.event, "SET_ATTRIBUTES");
+        assert_int_equal(r.status, ARCA_OK);
+        assert_true(bytes_contain(&r.detail, "allowed identities changed"));
+        arca_builder_cleanup(&keep);
+    }
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, o, &k, CKA_LABEL, &b), ARCA_OK);
+    assert_true(found(f, o, &k));
+    /* arca-officer, now allowed, narrows it to itself; arca-client is out */
+    assert_int_equal(arca_kms_set_attributes(f->kms, o, &k, mine, 1), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &k, CKA_LABEL, &b), ARCA_ERR_PERMISSION);
+    assert_denied_audited(f, &k, "arca-client");
+    assert_false(found(f, c, &k));
+    /* a rotated version keeps the list */
+    assert_int_equal(arca_kms_rotate(f->kms, o, &k, &rot), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &rot, CKA_LABEL, &b), ARCA_ERR_PERMISSION);
+
+    /* Sealed with the object: survives a reopen. */
+    arca_kms_session_free(c);
+    arca_kms_session_free(o);
+    arca_kms_session_free(a);
+    kms_reopen(f);
+    c = user_session(f, &p.client);
+    o = user_session(f, &p.officer);
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &k, CKA_LABEL, &b), ARCA_ERR_PERMISSION);
+    assert_false(found(f, c, &k));
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, o, &k, ARCA_CKA_ALLOWED_IDENTITIES, &b), ARCA_OK);
+    assert_int_equal(b.len, strlen("arca-officer"));
+    /* emptied: everyone again; then arca-officer destroys it */
+    arca_attr none[] = {{ARCA_CKA_ALLOWED_IDENTITIES, NULL, 0}};
+    assert_int_equal(arca_kms_set_attributes(f->kms, o, &k, none, 1), ARCA_OK);
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &k, CKA_LABEL, &b), ARCA_OK);
+    assert_int_equal(arca_kms_destroy(f->kms, o, &k), ARCA_OK);
+
+    arca_builder_cleanup(&b);
+    arca_kms_session_free(c);
+    arca_kms_session_free(o);
+    pki_free(&p);
+}
+
+static void test_whoami_lifecycle_dispatch(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_lp_request req;
+    arca_lp_response r;
+    arca_builder keep;
+    arca_kms_session *a = init_domain(f, &p);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-client", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_OK);
+    arca_kms_session *c = user_session(f, &p.client);
+
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_WHOAMI;
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    assert_text(&r.identity.name, "arca-client");
+    assert_int_equal(r.identity.roles, ARCA_IDENTITY_ROLE_USER);
+    assert_text(&r.identity.partitions, "p1");
+    assert_int_equal(r.role, ARCA_ROLE_USER);
+    assert_text(&r.partition, "p1");
+    arca_builder_cleanup(&keep);
+    dispatch(f, a, &req, &r, &keep);
+    assert_text(&r.identity.name, "arca-admin");
+    assert_int_equal(r.identity.roles, ARCA_IDENTITY_ROLES_ALL);
+    assert_text(&r.identity.partitions, "*");
+    assert_int_equal(r.role, ARCA_ROLE_ADMIN);
+    assert_text(&r.partition, "");
+    arca_builder_cleanup(&keep);
+    dispatch(f, f->sess, &req, &r, &keep); /* no peer, no login */
+    assert_int_equal(r.status, ARCA_OK);
+    assert_text(&r.identity.name, "");
+    assert_int_equal(r.identity.roles, 0);
+    assert_int_equal(r.role, ARCA_ROLE_NONE);
+    assert_text(&r.partition, "");
+    arca_builder_cleanup(&keep);
+
+    /* ACTIVATE / REVOKE */
+    arca_object_id k;
+    arca_attr tk[] = {A_U32(CKA_VALUE_LEN, 32), A_U32(ARCA_CKA_STATE, ARCA_STATE_PRE_ACTIVE)};
+    assert_int_equal(arca_kms_generate_key(f->kms, c, CKM_AES_KEY_GEN, tk, 2, &k), ARCA_OK);
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_ACTIVATE;
+    memcpy(req.id, k.b, 16);
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_OBJECT_STATE);
+    arca_builder_cleanup(&keep);
+    dispatch(f, f->sess, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_NOT_LOGGED_IN);
+    arca_builder_cleanup(&keep);
+
+    req.op = ARCA_LP_REVOKE;
+    req.value = 9; /* not a reason code */
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_ARGS);
+    arca_builder_cleanup(&keep);
+    req.value = 5; /* superseded: Active -> Deactivated */
+    req.data = S("rolled over");
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    dispatch(f, c, &req, &r, &keep); /* deactivating a Deactivated key */
+    assert_int_equal(r.status, ARCA_ERR_OBJECT_STATE);
+    arca_builder_cleanup(&keep);
+    req.value = 2; /* key compromise */
+    req.data = S("leaked");
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    {
+        arca_lp_record rec;
+        last_record(f, &rec, &keep);
+        assert_text(&rec.event, "REVOKE");
+        assert_true(bytes_contain(&rec.detail, "reason 2: leaked"));
+        arca_builder_cleanup(&keep);
+    }
+    arca_builder sb;
+    assert_int_equal(arca_builder_init(&sb, 8, 64), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, c, &k, ARCA_CKA_STATE, &sb), ARCA_OK);
+    assert_int_equal(sb.data[3], ARCA_STATE_COMPROMISED);
+    arca_builder_cleanup(&sb);
+
+    /* TLS ops without a TLS server: user refused, admin told unsupported. */
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_TLS_CSR;
+    req.name = S("kms.example");
+    dispatch(f, c, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_PERMISSION);
+    arca_builder_cleanup(&keep);
+    dispatch(f, a, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_UNSUPPORTED);
+    arca_builder_cleanup(&keep);
+
+    arca_kms_session_free(c);
+    arca_kms_session_free(a);
+    pki_free(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1739,12 +2062,15 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_rotation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_session_objects, setup, teardown),
         cmocka_unit_test_setup_teardown(test_lifecycle_state, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_allowed_mechanisms, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_bootstrap_and_initialise, setup_fresh, teardown),
         cmocka_unit_test_setup_teardown(test_identity_no_ca, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_roles, setup_fresh, teardown),
         cmocka_unit_test_setup_teardown(test_identity_lockout, setup_fresh, teardown),
         cmocka_unit_test_setup_teardown(test_attest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_dispatch, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_key_permissions, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_whoami_lifecycle_dispatch, setup_fresh, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -84,6 +84,8 @@ static void fill(arca_lp_request *r, uint16_t op)
     r->value64 = 0x0102030405060708ull;
     if (op == ARCA_LP_ATTEST) r->data.len = 32;           /* a nonce */
     if (op == ARCA_LP_IDENTITY_PUT) r->data = B("p1,p2"); /* partitions text */
+    if (op == ARCA_LP_REVOKE) r->data = B("key leaked");   /* message text */
+    if (op == ARCA_LP_TLS_CSR) r->name = B("kms.example"); /* subject CN */
 }
 
 static void assert_template(const arca_lp_template *a, const arca_lp_template *b)
@@ -212,6 +214,27 @@ static void test_request_round_trip_all_ops(void **state)
             assert_int_equal(out.value64, 0x0102030405060708ull);
             assert_int_equal(out.value, 77);
             assert_int_equal(len, 4 + 8 + 4);
+            break;
+        case ARCA_LP_TLS_CSR:
+            assert_bytes(&out.name, &in.name);
+            assert_int_equal(out.data.len, 0);
+            assert_int_equal(len, 4 + 2 + 11);
+            break;
+        case ARCA_LP_TLS_CERT_INSTALL:
+            assert_bytes(&out.data, &in.data);
+            assert_int_equal(out.name.len, 0);
+            assert_int_equal(len, 4 + 4 + 100);
+            break;
+        case ARCA_LP_ACTIVATE:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_int_equal(out.value, 0);
+            assert_int_equal(len, 4 + 16);
+            break;
+        case ARCA_LP_REVOKE:
+            assert_memory_equal(out.id, in.id, 16);
+            assert_int_equal(out.value, 77);
+            assert_bytes(&out.data, &in.data);
+            assert_int_equal(len, 4 + 16 + 4 + 2 + 10);
             break;
         default:
             assert_int_equal(len, 4); /* version and op only */
@@ -457,6 +480,104 @@ static void test_request_encode_refuses_identity_ops(void **state)
     encode_expect(&r, ARCA_ERR_TOO_LARGE);
 }
 
+/* Ops 31-35: caps on both sides with exact statuses. */
+static void test_tls_and_lifecycle_ops_caps(void **state)
+{
+    (void)state;
+    static arca_lp_request r, out;
+    static uint8_t buf[ARCA_LP_CERT_CHAIN_MAX + 64];
+    static uint8_t big[ARCA_LP_CERT_CHAIN_MAX + 1];
+    memset(big, 'c', sizeof(big));
+    size_t n;
+
+    /* encoder */
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_TLS_CSR;
+    r.name.data = big;
+    r.name.len = ARCA_LP_CN_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+    r.name.len = ARCA_LP_CN_MAX;
+    encode_expect(&r, ARCA_OK);
+    r.name.data = (const uint8_t *)"a\0b";
+    r.name.len = 3;
+    encode_expect(&r, ARCA_ERR_ARGS);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_TLS_CERT_INSTALL;
+    r.data.data = big;
+    r.data.len = ARCA_LP_CERT_CHAIN_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+    r.data.len = ARCA_LP_CERT_CHAIN_MAX;
+    encode_expect(&r, ARCA_OK);
+
+    memset(&r, 0, sizeof(r));
+    r.op = ARCA_LP_REVOKE;
+    r.data.data = big;
+    r.data.len = ARCA_LP_REVOKE_MESSAGE_MAX + 1;
+    encode_expect(&r, ARCA_ERR_TOO_LARGE);
+    r.data.len = ARCA_LP_REVOKE_MESSAGE_MAX;
+    encode_expect(&r, ARCA_OK);
+    r.data.data = (const uint8_t *)"x\0y";
+    r.data.len = 3;
+    encode_expect(&r, ARCA_ERR_ARGS);
+
+    /* decoder: CN of 65 bytes */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_TLS_CSR);
+    n += put16(buf + n, ARCA_LP_CN_MAX + 1);
+    memset(buf + n, 'c', ARCA_LP_CN_MAX + 1);
+    n += ARCA_LP_CN_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    /* a NUL in the CN */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_TLS_CSR);
+    n += put16(buf + n, 3);
+    memcpy(buf + n, "a\0b", 3);
+    n += 3;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+
+    /* chain of 32 KiB + 1 (length checked before the bytes) */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_TLS_CERT_INSTALL);
+    n += put32(buf + n, ARCA_LP_CERT_CHAIN_MAX + 1);
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    /* exactly 32 KiB */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_TLS_CERT_INSTALL);
+    n += put32(buf + n, ARCA_LP_CERT_CHAIN_MAX);
+    memset(buf + n, 0x30, ARCA_LP_CERT_CHAIN_MAX);
+    n += ARCA_LP_CERT_CHAIN_MAX;
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.data.len, ARCA_LP_CERT_CHAIN_MAX);
+
+    /* revoke message of 257 bytes, and one with a NUL */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_REVOKE);
+    memset(buf + n, 0xaa, 16);
+    n += 16;
+    n += put32(buf + n, 1);
+    size_t msg_at = n;
+    n += put16(buf + n, ARCA_LP_REVOKE_MESSAGE_MAX + 1);
+    memset(buf + n, 'm', ARCA_LP_REVOKE_MESSAGE_MAX + 1);
+    n += ARCA_LP_REVOKE_MESSAGE_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    n = msg_at + put16(buf + msg_at, 2);
+    buf[n++] = 'm';
+    buf[n++] = 0;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+    buf[n - 1] = 'n';
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.value, 1);
+    assert_int_equal(out.data.len, 2);
+
+    /* WHOAMI carries nothing: a trailing byte is refused */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_WHOAMI);
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    buf[n++] = 0;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+}
+
 static void test_request_encode_refuses(void **state)
 {
     (void)state;
@@ -659,6 +780,44 @@ static void test_response_shapes(void **state)
     check_edges(buf, len, ARCA_LP_AUDIT_READ);
     free(buf);
 
+    /* WHOAMI */
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    arca_lp_bytes part = B("p1");
+    assert_int_equal(arca_lp_whoami_add(&b, &ib, 3, &part), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(len, 4 + 2 + 11 + 4 + 2 + 5 + 1 + 2 + 2);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_WHOAMI, &r), ARCA_OK);
+    assert_bytes(&r.identity.name, &ib.name);
+    assert_int_equal(r.identity.roles, 0x8);
+    assert_bytes(&r.identity.partitions, &ib.partitions);
+    assert_int_equal(r.role, 3);
+    assert_bytes(&r.partition, &part);
+    check_edges(buf, len, ARCA_LP_WHOAMI);
+    free(buf);
+    /* a partition over the name cap: refused by the encoder and the decoder */
+    char longpart[ARCA_LP_NAME_MAX + 2];
+    memset(longpart, 'p', sizeof(longpart) - 1);
+    longpart[sizeof(longpart) - 1] = 0;
+    part = B(longpart);
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_lp_whoami_add(&b, &ib, 3, &part), ARCA_ERR_TOO_LARGE);
+    arca_builder_cleanup(&b);
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_lp_response_begin(&b), ARCA_OK);
+    assert_int_equal(arca_lp_identity_add(&b, &ib), ARCA_OK);
+    assert_int_equal(arca_builder_add_u8(&b, 3), ARCA_OK);
+    assert_int_equal(arca_builder_add_u16_prefixed(&b, longpart, ARCA_LP_NAME_MAX + 1), ARCA_OK);
+    buf = finish(&b, &len);
+    assert_int_equal(resp_decode(buf, len, ARCA_LP_WHOAMI, &r), ARCA_ERR_TOO_LARGE);
+    free(buf);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_TLS_CSR), ARCA_LP_SHAPE_BYTES);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_TLS_CERT_INSTALL), ARCA_LP_SHAPE_EMPTY);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_ACTIVATE), ARCA_LP_SHAPE_EMPTY);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_REVOKE), ARCA_LP_SHAPE_EMPTY);
+    assert_string_equal(arca_lp_op_name(ARCA_LP_WHOAMI), "WHOAMI");
+    assert_string_equal(arca_lp_op_name(ARCA_LP_TLS_CERT_INSTALL), "TLS_CERT_INSTALL");
+
     /* ATTEST: BYTES */
     assert_int_equal(arca_lp_op_shape(ARCA_LP_ATTEST), ARCA_LP_SHAPE_BYTES);
     assert_int_equal(arca_lp_op_shape(ARCA_LP_INITIALISE_DOMAIN), ARCA_LP_SHAPE_EMPTY);
@@ -812,6 +971,7 @@ int main(void)
         cmocka_unit_test(test_request_over_caps),
         cmocka_unit_test(test_request_encode_refuses),
         cmocka_unit_test(test_request_encode_refuses_identity_ops),
+        cmocka_unit_test(test_tls_and_lifecycle_ops_caps),
         cmocka_unit_test(test_response_shapes),
         cmocka_unit_test(test_response_errors),
         cmocka_unit_test(test_frames),

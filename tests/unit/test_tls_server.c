@@ -28,6 +28,7 @@
 #include <openssl/x509v3.h>
 
 #include "arca/kmip.h"
+#include "arca/local_proto.h"
 #include "arca/kms.h"
 #include "arca/log.h"
 #include "arca/ratls.h"
@@ -947,6 +948,225 @@ static void test_api_errors(void **state)
     assert_int_equal(arca_kmip_tag_by_name((const uint8_t *)"Arca Request", 12), 0);
 }
 
+/* ---- Operator certificate: TLS_CSR / TLS_CERT_INSTALL ------------------- */
+
+static void lp_call(fx *f, arca_kms_session *sess, const arca_lp_request *req, arca_lp_response *out,
+                    arca_builder *keep)
+{
+    arca_builder rq;
+    assert_int_equal(arca_builder_init(&rq, 64, ARCA_LP_FRAME_MAX), ARCA_OK);
+    assert_int_equal(arca_lp_request_encode(req, &rq), ARCA_OK);
+    assert_int_equal(arca_builder_init_secret(keep, 64, ARCA_LP_FRAME_MAX), ARCA_OK);
+    assert_int_equal(arca_request_handle(&f->ctx, sess, rq.data, rq.len, keep), ARCA_OK);
+    arca_cursor c;
+    arca_cursor_init(&c, keep->data, keep->len);
+    assert_int_equal(arca_lp_response_decode(&c, req->op, out), ARCA_OK);
+    arca_builder_cleanup(&rq);
+}
+
+static void persistent_server(fx *f)
+{
+    arca_tls_server_free(f->tls);
+    f->tls = NULL;
+    assert_int_equal(arca_tls_server_new_persistent(f->sealing, f->kms, &f->tls), ARCA_OK);
+    f->ctx.tls = f->tls;
+}
+
+/* The operator CA signs a certificate for pub with the request's
+ * extensions (as openssl x509 -req -copy_extensions copyall). */
+static uint8_t *issue(fx *f, EVP_PKEY *pub, STACK_OF(X509_EXTENSION) *exts, size_t *len)
+{
+    X509 *x = X509_new();
+    assert_non_null(x);
+    assert_int_equal(X509_set_version(x, 2), 1);
+    ASN1_INTEGER_set(X509_get_serialNumber(x), 4242);
+    X509_gmtime_adj(X509_getm_notBefore(x), -60);
+    X509_gmtime_adj(X509_getm_notAfter(x), 3600);
+    assert_int_equal(X509_set_pubkey(x, pub), 1);
+    X509_NAME_add_entry_by_txt(X509_get_subject_name(x), "CN", MBSTRING_ASC, (const unsigned char *)"kms.example",
+                               -1, -1, 0);
+    assert_int_equal(X509_set_issuer_name(x, X509_get_subject_name(f->ca.cert)), 1);
+    for (int i = 0; exts != NULL && i < sk_X509_EXTENSION_num(exts); i++)
+        assert_int_equal(X509_add_ext(x, sk_X509_EXTENSION_value(exts, i), -1), 1);
+    assert_true(X509_sign(x, f->ca.key, EVP_sha256()) > 0);
+    uint8_t *der = NULL;
+    int n = i2d_X509(x, &der);
+    assert_true(n > 0);
+    X509_free(x);
+    *len = (size_t)n;
+    return der;
+}
+
+static void test_operator_certificate(void **state)
+{
+    fx *f = *state;
+    arca_lp_request req;
+    arca_lp_response r;
+    arca_builder keep;
+    arca_kms_session *admin, *anon;
+    assert_int_equal(arca_kms_session_new(f->kms, &admin), ARCA_OK);
+    assert_int_equal(arca_kms_initialise(f->kms, admin, ADMIN_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_session_new(f->kms, &anon), ARCA_OK);
+    persistent_server(f);
+
+    /* The key persists: a second persistent server presents the same key. */
+    size_t d1_len = 0;
+    const uint8_t *d1 = arca_tls_server_cert_der(f->tls, &d1_len);
+    const uint8_t *pp = d1;
+    X509 *self1 = d2i_X509(NULL, &pp, (long)d1_len);
+    assert_non_null(self1);
+    persistent_server(f);
+    size_t d2_len = 0;
+    const uint8_t *d2 = arca_tls_server_cert_der(f->tls, &d2_len);
+    pp = d2;
+    X509 *self2 = d2i_X509(NULL, &pp, (long)d2_len);
+    assert_non_null(self2);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(self1), X509_get0_pubkey(self2)), 1);
+    EVP_PKEY *tls_pub = X509_get0_pubkey(self2);
+
+    /* CSR: admin only. */
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_TLS_CSR;
+    req.name.data = (const uint8_t *)"kms.example";
+    req.name.len = 11;
+    lp_call(f, anon, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_PERMISSION);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_tls_server_csr(f->tls, f->kms, admin, "", &keep), ARCA_ERR_ARGS);
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    pp = r.data.data;
+    X509_REQ *csr = d2i_X509_REQ(NULL, &pp, (long)r.data.len);
+    assert_non_null(csr);
+    assert_ptr_equal(pp, r.data.data + r.data.len);
+    arca_builder_cleanup(&keep);
+    EVP_PKEY *csr_pub = X509_REQ_get0_pubkey(csr);
+    assert_int_equal(X509_REQ_verify(csr, csr_pub), 1);
+    assert_int_equal(EVP_PKEY_eq(csr_pub, tls_pub), 1);
+    char cn[80];
+    assert_true(X509_NAME_get_text_by_NID(X509_REQ_get_subject_name(csr), NID_commonName, cn, sizeof(cn)) > 0);
+    assert_string_equal(cn, "kms.example");
+    STACK_OF(X509_EXTENSION) *exts = X509_REQ_get_extensions(csr);
+    assert_non_null(exts);
+    ASN1_OBJECT *oid = OBJ_txt2obj(ARCA_RATLS_OID, 1);
+    assert_int_equal(X509v3_get_ext_by_OBJ(exts, oid, -1) >= 0, 1);
+    ASN1_OBJECT_free(oid);
+
+    /* Issued by the operator CA with the requested extension copied. */
+    size_t leaf_len = 0, ca_len = 0, other_len = 0, bare_len = 0;
+    uint8_t *leaf = issue(f, tls_pub, exts, &leaf_len);
+    uint8_t *bare = issue(f, tls_pub, NULL, &bare_len);
+    uint8_t *other = issue(f, f->client.key, exts, &other_len);
+    uint8_t *ca_der = NULL;
+    ca_len = (size_t)i2d_X509(f->ca.cert, &ca_der);
+    uint8_t *chain = malloc(leaf_len + ca_len);
+    memcpy(chain, leaf, leaf_len);
+    memcpy(chain + leaf_len, ca_der, ca_len);
+    /* the evidence verifies on the issued certificate too */
+    arca_ratls_policy pol = {.allow_dev = true};
+    arca_ratls_result res;
+    char m[ARCA_RATLS_MSG_LEN];
+    assert_int_equal(arca_ratls_cert_verify_der(leaf, leaf_len, &pol, &res, m, sizeof(m)), ARCA_OK);
+
+    /* Refusals, exact statuses. */
+    static const uint8_t garbage[] = {0x30, 0x03, 0x02, 0x01};
+    uint64_t before = audit_count(f);
+    memset(&req, 0, sizeof(req));
+    req.op = ARCA_LP_TLS_CERT_INSTALL;
+    req.data.data = chain;
+    req.data.len = leaf_len + ca_len;
+    lp_call(f, anon, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_PERMISSION);
+    arca_builder_cleanup(&keep);
+    req.data.data = garbage;
+    req.data.len = sizeof(garbage);
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_DECODE);
+    arca_builder_cleanup(&keep);
+    req.data.data = other;
+    req.data.len = other_len;
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_ARGS);
+    assert_int_equal(r.message.len, strlen("the leaf certificate is not for the enclave's TLS key"));
+    assert_memory_equal(r.message.data, "the leaf certificate is not for the enclave's TLS key", r.message.len);
+    arca_builder_cleanup(&keep);
+    req.data.data = bare;
+    req.data.len = bare_len;
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_NOT_FOUND);
+    arca_builder_cleanup(&keep);
+    req.data.len = 0;
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_ERR_DECODE);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(audit_count(f), before);
+    /* the server still presents its self-signed certificate */
+    size_t cur_len = 0;
+    const uint8_t *cur = arca_tls_server_cert_der(f->tls, &cur_len);
+    assert_int_equal(cur_len, d2_len);
+    assert_memory_equal(cur, d2, d2_len);
+
+    /* Install: one commit with its audit record; new connections see it. */
+    req.data.data = chain;
+    req.data.len = leaf_len + ca_len;
+    lp_call(f, admin, &req, &r, &keep);
+    assert_int_equal(r.status, ARCA_OK);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(audit_count(f), before + 1);
+    cur = arca_tls_server_cert_der(f->tls, &cur_len);
+    assert_int_equal(cur_len, leaf_len);
+    assert_memory_equal(cur, leaf, leaf_len);
+    srv s;
+    cli k;
+    int fd = srv_start(&s, f, SRV_ACCEPT, 5000);
+    assert_int_equal(cli_connect(&k, fd, &f->client, TLS1_3_VERSION), 1);
+    X509 *sc = SSL_get1_peer_certificate(k.ssl);
+    assert_non_null(sc);
+    uint8_t *sder = NULL;
+    int sn = i2d_X509(sc, &sder);
+    assert_int_equal((size_t)sn, leaf_len);
+    assert_memory_equal(sder, leaf, leaf_len);
+    assert_int_equal(sk_X509_num(SSL_get_peer_cert_chain(k.ssl)), 2);
+    OPENSSL_free(sder);
+    X509_free(sc);
+    cli_close(&k);
+    srv_join(&s);
+    /* (this keystore has no client CA: the client is refused after the
+     * server showed its certificate) */
+    assert_int_equal(s.accept_st, ARCA_ERR_CERT_UNTRUSTED);
+
+    /* Key and certificate survive a keystore reopen. */
+    arca_kms_session_free(admin);
+    arca_kms_session_free(anon);
+    arca_tls_server_free(f->tls);
+    f->tls = NULL;
+    arca_kms_free(f->kms);
+    assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+    f->ctx.kms = f->kms;
+    persistent_server(f);
+    cur = arca_tls_server_cert_der(f->tls, &cur_len);
+    assert_int_equal(cur_len, leaf_len);
+    assert_memory_equal(cur, leaf, leaf_len);
+    fd = srv_start(&s, f, SRV_ACCEPT, 5000);
+    assert_int_equal(cli_connect(&k, fd, &f->client, TLS1_3_VERSION), 1);
+    sc = SSL_get1_peer_certificate(k.ssl);
+    assert_non_null(sc);
+    assert_int_equal(EVP_PKEY_eq(X509_get0_pubkey(sc), tls_pub), 1);
+    X509_free(sc);
+    cli_close(&k);
+    srv_join(&s);
+
+    sk_X509_EXTENSION_pop_free(exts, X509_EXTENSION_free);
+    X509_REQ_free(csr);
+    X509_free(self1);
+    X509_free(self2);
+    OPENSSL_free(leaf);
+    OPENSSL_free(bare);
+    OPENSSL_free(other);
+    OPENSSL_free(ca_der);
+    free(chain);
+}
+
 int main(void)
 {
     signal(SIGPIPE, SIG_IGN);
@@ -972,6 +1192,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_under_seccomp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_refusal_under_seccomp, setup, teardown),
         cmocka_unit_test_setup_teardown(test_api_errors, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_operator_certificate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,9 @@
 #define ARCA_LP_NONCE_MAX 64u                /* = ARCA_ATTEST_NONCE_MAX */
 #define ARCA_LP_AUDIT_READ_MAX 1024u         /* = ARCA_AUDIT_READ_MAX */
 #define ARCA_LP_IDENTITIES_MAX 1024u         /* = ARCA_IDENTITY_MAX */
+#define ARCA_LP_CN_MAX 64u                   /* TLS_CSR subject CN (= ARCA_TLS_CN_MAX) */
+#define ARCA_LP_CERT_CHAIN_MAX (32u * 1024u) /* = ARCA_TLS_CHAIN_MAX */
+#define ARCA_LP_REVOKE_MESSAGE_MAX 256u      /* REVOKE message bytes */
 
 typedef enum arca_lp_op {
     ARCA_LP_INITIALISE = 1,
@@ -73,7 +76,13 @@ typedef enum arca_lp_op {
     ARCA_LP_IDENTITY_LIST = 28,
     ARCA_LP_ATTEST = 29,            /* data = nonce */
     ARCA_LP_AUDIT_READ = 30,        /* value64 = from seq, value = max */
-    ARCA_LP_OP_MAX = 30,
+    ARCA_LP_TLS_CSR = 31,           /* name = subject CN (u16-prefixed, <= ARCA_LP_CN_MAX) */
+    ARCA_LP_TLS_CERT_INSTALL = 32,  /* data = DER chain, leaf first (u32-prefixed, <= ARCA_LP_CERT_CHAIN_MAX) */
+    ARCA_LP_WHOAMI = 33,            /* no body */
+    ARCA_LP_ACTIVATE = 34,          /* id */
+    ARCA_LP_REVOKE = 35,            /* id, value = KMIP revocation reason code,
+                                       data = message (u16-prefixed, <= ARCA_LP_REVOKE_MESSAGE_MAX, no NUL) */
+    ARCA_LP_OP_MAX = 35,
 } arca_lp_op;
 
 /* Borrowed bytes. */
@@ -114,13 +123,17 @@ typedef struct arca_lp_request {
     uint8_t id[ARCA_LP_ID_LEN]; /* the object operated on (WRAP: wrapping key) */
     uint8_t id2[ARCA_LP_ID_LEN]; /* WRAP: target */
     uint32_t value;             /* GET_ATTRIBUTE: type; FIND: max; RANDOM: length;
-                                   IDENTITY_PUT: roles; AUDIT_READ: max (<= ARCA_LP_AUDIT_READ_MAX) */
+                                   IDENTITY_PUT: roles; AUDIT_READ: max (<= ARCA_LP_AUDIT_READ_MAX);
+                                   REVOKE: KMIP revocation reason code */
     arca_lp_bytes data;         /* SIGN/VERIFY/ENCRYPT/DECRYPT input, UNWRAP wrapped key;
                                    INITIALISE_DOMAIN: client CA DER (<= ARCA_LP_CLIENT_CA_MAX, u32-prefixed);
                                    IDENTITY_PUT: partitions text (<= ARCA_LP_PARTITIONS_MAX, u16-prefixed, no NUL);
-                                   ATTEST: nonce (<= ARCA_LP_NONCE_MAX, u32-prefixed) */
+                                   ATTEST: nonce (<= ARCA_LP_NONCE_MAX, u32-prefixed);
+                                   TLS_CERT_INSTALL: DER chain (<= ARCA_LP_CERT_CHAIN_MAX, u32-prefixed);
+                                   REVOKE: message (<= ARCA_LP_REVOKE_MESSAGE_MAX, u16-prefixed, no NUL) */
     arca_lp_bytes sig;          /* VERIFY */
-    arca_lp_bytes name;         /* IDENTITY_PUT / IDENTITY_REMOVE: identity (<= ARCA_LP_IDENTITY_NAME_MAX, no NUL) */
+    arca_lp_bytes name;         /* IDENTITY_PUT / IDENTITY_REMOVE: identity (<= ARCA_LP_IDENTITY_NAME_MAX, no NUL);
+                                   TLS_CSR: subject CN (<= ARCA_LP_CN_MAX, no NUL) */
     uint64_t value64;           /* AUDIT_READ: first sequence number */
 } arca_lp_request;
 
@@ -146,6 +159,10 @@ typedef enum arca_lp_shape {
     ARCA_LP_SHAPE_IDENTITIES,  /* u32 count | (u16-prefixed name, u32 roles, u16-prefixed partitions) * count */
     ARCA_LP_SHAPE_RECORDS,     /* u32 count | (u64 seq, u64 time_ms, u16-prefixed actor, u16-prefixed event,
                                   u32 status, u16-prefixed object (hex or ""), u16-prefixed detail) * count */
+    ARCA_LP_SHAPE_WHOAMI,      /* one IDENTITIES item (u16-prefixed name, u32 roles, u16-prefixed partitions)
+                                  | u8 login role (arca_role; 0 = none) | u16-prefixed logged-in partition
+                                  ("" for none / admin). A session without a peer identity: name "",
+                                  roles 0, partitions "". */
 } arca_lp_shape;
 
 /* 0 for an unknown op. */
@@ -154,6 +171,12 @@ const char *arca_lp_op_name(uint16_t op);
 
 /* A decoded response. For list shapes, `list` is a cursor over the
  * already-validated items and num_items their count. */
+typedef struct arca_lp_identity {
+    arca_lp_bytes name;
+    uint32_t roles;
+    arca_lp_bytes partitions;
+} arca_lp_identity;
+
 typedef struct arca_lp_response {
     uint32_t status;       /* arca_status */
     arca_lp_bytes message; /* status != ARCA_OK */
@@ -163,6 +186,9 @@ typedef struct arca_lp_response {
     uint64_t u64;
     arca_cursor list;
     uint32_t num_items;
+    arca_lp_identity identity; /* WHOAMI */
+    uint8_t role;              /* WHOAMI: login role (arca_role value, 0 = not logged in) */
+    arca_lp_bytes partition;   /* WHOAMI: logged-in partition ("" = none) */
 } arca_lp_response;
 
 /* Encoders of response payloads: a successful one starts with
@@ -181,11 +207,6 @@ ARCA_MUST_CHECK arca_status arca_lp_response_decode(arca_cursor *c, uint16_t op,
  * response's `list` cursor (already validated by the response decoder;
  * borrowed from the response buffer). ARCA_ERR_DECODE when the cursor is
  * exhausted or malformed. */
-typedef struct arca_lp_identity {
-    arca_lp_bytes name;
-    uint32_t roles;
-    arca_lp_bytes partitions;
-} arca_lp_identity;
 typedef struct arca_lp_record {
     uint64_t seq;
     uint64_t time_ms;
@@ -199,6 +220,10 @@ ARCA_MUST_CHECK arca_status arca_lp_record_next(arca_cursor *list, arca_lp_recor
  * u32 count first). ARCA_ERR_TOO_LARGE when a string is over 65535. */
 ARCA_MUST_CHECK arca_status arca_lp_identity_add(arca_builder *b, const arca_lp_identity *item);
 ARCA_MUST_CHECK arca_status arca_lp_record_add(arca_builder *b, const arca_lp_record *item);
+/* The WHOAMI body after arca_lp_response_begin: the identity item, the
+ * login role, the partition (<= ARCA_LP_NAME_MAX, else ARCA_ERR_TOO_LARGE). */
+ARCA_MUST_CHECK arca_status arca_lp_whoami_add(arca_builder *b, const arca_lp_identity *identity, uint8_t role,
+                                               const arca_lp_bytes *partition);
 
 /* Frames over a stream fd. write: all or ARCA_ERR_IO (EPIPE etc. without
  * SIGPIPE on sockets). read: blocks up to timeout_ms (< 0: forever) for

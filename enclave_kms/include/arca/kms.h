@@ -28,6 +28,7 @@
 
 #include "arca/builder.h"
 #include "arca/sealing.h"
+#include "arca/secret.h"
 #include "arca/status.h"
 #include "arca/store_api.h"
 
@@ -49,6 +50,25 @@
 #define ARCA_STATE_COMPROMISED 4u
 #define ARCA_STATE_DESTROYED 5u
 #define ARCA_STATE_DESTROYED_COMPROMISED 6u
+/* Per-key permissions: UTF-8 text, comma-separated identity names (each
+ * 1..ARCA_IDENTITY_NAME_MAX printable ASCII, no empty item), at most
+ * ARCA_ALLOWED_IDENTITIES_MAX bytes (ARCA_ERR_ARGS otherwise). Absent or
+ * empty = every identity allowed on the partition. Settable at creation
+ * and by arca_kms_set_attributes from a session allowed on the key (not
+ * subject to CKA_MODIFIABLE); a change is one commit with its audit record
+ * (ARCA_AUDIT_SET_ATTRIBUTES). Enforced for sessions bound to a peer
+ * identity: any access to the object by an identity not in a non-empty
+ * list is ARCA_ERR_PERMISSION, audited (ARCA_AUDIT_ACCESS_DENIED, naming
+ * the key and the identity); find skips such objects. Sessions without a
+ * peer (in-process callers) are unaffected. */
+#define ARCA_CKA_ALLOWED_IDENTITIES 0xC1524305u
+#define ARCA_ALLOWED_IDENTITIES_MAX 1024u
+/* CKA_ALLOWED_MECHANISMS: the CK_MECHANISM_TYPE array as u32 values
+ * (big-endian, like every CK_ULONG here), at most
+ * ARCA_ALLOWED_MECHANISMS_MAX entries (ARCA_ERR_ATTRIBUTE_VALUE
+ * otherwise). Absent or empty = any mechanism the key type allows. Key use
+ * with a mechanism not in a non-empty list: ARCA_ERR_MECHANISM, audited. */
+#define ARCA_ALLOWED_MECHANISMS_MAX 64u
 /* Mechanisms missing from p11-kit 0.24's header (PKCS#11 3.0 values). */
 #ifndef CKM_AES_KEY_WRAP_KWP
 #define CKM_AES_KEY_WRAP_KWP 0x0000210Bul
@@ -341,6 +361,37 @@ ARCA_MUST_CHECK arca_status arca_kms_attest(arca_kms *kms, arca_kms_session *ses
  * Records are authenticated as they are read (ARCA_ERR_INTEGRITY). */
 ARCA_MUST_CHECK arca_status arca_kms_audit_read(arca_kms *kms, arca_kms_session *sess, uint64_t from_seq,
                                                 uint32_t max, arca_builder *out);
+
+/* Who the session is (local protocol op WHOAMI), any session: appends
+ * the WHOAMI body (arca_lp_whoami_add): the identity record (name "",
+ * roles 0, partitions "" without a peer; a removed identity: its name
+ * with roles 0 and partitions ""), the login role (arca_role, 0 = none),
+ * the logged-in partition ("" for none or admin). */
+ARCA_MUST_CHECK arca_status arca_kms_whoami(arca_kms *kms, arca_kms_session *sess, arca_builder *out);
+
+/* ---- TLS server key and operator certificate (tls_server.c uses these) ----
+ *
+ * The enclave's TLS key is made once and sealed in the appliance state
+ * (ARCA_DB_STATE "tls-key"), so a restart keeps it; an operator-issued
+ * certificate chain for it (DER certificates concatenated, leaf first) is
+ * sealed as "tls-cert". The checks of a chain (leaf key, evidence) are the
+ * TLS server's (arca_tls_server_install_chain); the keystore stores it. */
+#define ARCA_TLS_CN_MAX 64u
+#define ARCA_TLS_CHAIN_MAX (32u * 1024u)
+/* The TLS key as DER (i2d_PrivateKey, EC P-256) in secret memory: loaded,
+ * or generated and sealed in one commit on first use. ARCA_ERR_INTEGRITY
+ * if the sealed blob fails; store errors. */
+ARCA_MUST_CHECK arca_status arca_kms_tls_key(arca_kms *kms, arca_secret *out_der);
+/* Append the installed chain. ARCA_ERR_NOT_FOUND when none is installed. */
+ARCA_MUST_CHECK arca_status arca_kms_tls_cert_chain(arca_kms *kms, arca_builder *out);
+/* ARCA_OK if sess is logged in as admin, else ARCA_ERR_PERMISSION (as the
+ * identity operations). */
+ARCA_MUST_CHECK arca_status arca_kms_tls_admin(arca_kms *kms, const arca_kms_session *sess);
+/* Admin login: seal chain (1..ARCA_TLS_CHAIN_MAX bytes, ARCA_ERR_TOO_LARGE)
+ * as "tls-cert", replacing any earlier one, in one commit with its audit
+ * record ARCA_AUDIT_TLS_CERT_INSTALL (detail: never secret, may be NULL). */
+ARCA_MUST_CHECK arca_status arca_kms_tls_cert_store(arca_kms *kms, arca_kms_session *sess, const uint8_t *chain,
+                                                    size_t len, const char *detail);
 
 /* Counters for status and tests. */
 typedef struct arca_kms_stats {

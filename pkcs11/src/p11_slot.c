@@ -1,0 +1,323 @@
+/* Slots and tokens: one slot per partition the client identity may use,
+ * token label = partition name, slot id = index in sorted order (stable
+ * for the module's life). C_InitToken, C_InitPIN, C_SetPIN, the mechanism
+ * list (table in p11_mech.c), C_WaitForSlotEvent. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "p11_internal.h"
+
+static int cmp_names(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Partition names for this identity: WHOAMI's list, "*" (or an appliance
+ * without WHOAMI, or a connection without a peer identity) meaning every
+ * partition of PARTITION_LIST. *out malloc'd strings. */
+static arca_status list_partitions(arca_client *c, char ***out, size_t *out_num)
+{
+    arca_client_identity me;
+    int role = 0;
+    char part[ARCA_LP_NAME_MAX + 1];
+    arca_status st = arca_client_whoami(c, &me, &role, part);
+    if (st == ARCA_OK && me.name[0] != '\0' && strcmp(me.partitions, "*") != 0) {
+        size_t num = 0, cap = 0;
+        char **names = NULL;
+        char *save = NULL;
+        for (char *tok = strtok_r(me.partitions, ",", &save); tok != NULL; tok = strtok_r(NULL, ",", &save)) {
+            if (tok[0] == '\0' || strlen(tok) > ARCA_LP_NAME_MAX) continue;
+            if (num == cap) {
+                cap = cap == 0 ? 8 : cap * 2;
+                char **n = realloc(names, cap * sizeof(*n));
+                if (n == NULL) {
+                    arca_client_strings_free(names, num);
+                    return ARCA_ERR_NOMEM;
+                }
+                names = n;
+            }
+            names[num] = strdup(tok);
+            if (names[num] == NULL) {
+                arca_client_strings_free(names, num);
+                return ARCA_ERR_NOMEM;
+            }
+            num++;
+        }
+        *out = names;
+        *out_num = num;
+        return ARCA_OK;
+    }
+    if (st == ARCA_ERR_IO || st == ARCA_ERR_CHANNEL || st == ARCA_ERR_TIMEOUT) return st;
+    return arca_client_partition_list(c, out, out_num);
+}
+
+CK_RV arca_p11_slots_refresh(void)
+{
+    arca_p11_lock();
+    bool known = arca_p11_g.slots_known;
+    arca_p11_unlock();
+    if (known) return CKR_OK;
+    arca_client *c = NULL;
+    char **names = NULL;
+    size_t num = 0;
+    if (arca_p11_connect(&c) != CKR_OK) return CKR_OK; /* no slots yet; try again later */
+    arca_status st = list_partitions(c, &names, &num);
+    arca_client_close(c);
+    if (st != ARCA_OK) return st == ARCA_ERR_NOMEM ? CKR_HOST_MEMORY : CKR_OK;
+    if (num > 1) qsort(names, num, sizeof(*names), cmp_names);
+    arca_p11_lock();
+    if (!arca_p11_g.slots_known) {
+        size_t n = 0;
+        for (size_t i = 0; i < num && n < ARCA_P11_MAX_SLOTS; i++) {
+            if (i > 0 && strcmp(names[i], names[i - 1]) == 0) continue;
+            arca_p11_slot *sl = &arca_p11_g.slots[n++];
+            memset(sl, 0, sizeof(*sl));
+            snprintf(sl->name, sizeof(sl->name), "%s", names[i]);
+            sl->login = ARCA_P11_NOBODY;
+        }
+        arca_p11_g.num_slots = n;
+        arca_p11_g.slots_known = true;
+    }
+    arca_p11_unlock();
+    arca_client_strings_free(names, num);
+    return CKR_OK;
+}
+
+bool arca_p11_slot_valid(CK_SLOT_ID id)
+{
+    return arca_p11_g.slots_known && id < arca_p11_g.num_slots;
+}
+
+void arca_p11_slot_logout(arca_p11_slot *slot)
+{
+    slot->login = ARCA_P11_NOBODY;
+    arca_secret_free(&slot->pin);
+}
+
+/* Initialised, slots discovered, slot id valid. */
+static CK_RV check_slot(CK_SLOT_ID id)
+{
+    CK_RV rv = arca_p11_check_init();
+    if (rv != CKR_OK) return rv;
+    rv = arca_p11_slots_refresh();
+    if (rv != CKR_OK) return rv;
+    arca_p11_lock();
+    bool ok = arca_p11_slot_valid(id);
+    arca_p11_unlock();
+    return ok ? CKR_OK : CKR_SLOT_ID_INVALID;
+}
+
+CK_RV C_GetSlotList(CK_BBOOL tokenPresent, CK_SLOT_ID_PTR pSlotList, CK_ULONG_PTR pulCount)
+{
+    CK_RV rv = arca_p11_check_init();
+    if (rv != CKR_OK) return rv;
+    if (pulCount == NULL) return CKR_ARGUMENTS_BAD;
+    (void)tokenPresent; /* every slot holds its token (the partition) */
+    rv = arca_p11_slots_refresh();
+    if (rv != CKR_OK) return rv;
+    arca_p11_lock();
+    CK_ULONG n = (CK_ULONG)arca_p11_g.num_slots;
+    if (pSlotList == NULL) {
+        *pulCount = n;
+    } else if (*pulCount < n) {
+        *pulCount = n;
+        rv = CKR_BUFFER_TOO_SMALL;
+    } else {
+        for (CK_ULONG i = 0; i < n; i++) pSlotList[i] = i;
+        *pulCount = n;
+    }
+    arca_p11_unlock();
+    return rv;
+}
+
+CK_RV C_GetSlotInfo(CK_SLOT_ID slotID, CK_SLOT_INFO_PTR pInfo)
+{
+    CK_RV rv = check_slot(slotID);
+    if (rv != CKR_OK) return rv;
+    if (pInfo == NULL) return CKR_ARGUMENTS_BAD;
+    char desc[128];
+    arca_p11_lock();
+    snprintf(desc, sizeof(desc), "Arca partition %s", arca_p11_g.slots[slotID].name);
+    arca_p11_unlock();
+    memset(pInfo, 0, sizeof(*pInfo));
+    arca_p11_pad(pInfo->slotDescription, sizeof(pInfo->slotDescription), desc);
+    arca_p11_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), ARCA_P11_MANUFACTURER);
+    pInfo->flags = CKF_TOKEN_PRESENT | CKF_HW_SLOT;
+    pInfo->hardwareVersion.major = 0;
+    pInfo->hardwareVersion.minor = 1;
+    pInfo->firmwareVersion.major = 0;
+    pInfo->firmwareVersion.minor = 1;
+    return CKR_OK;
+}
+
+CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
+{
+    CK_RV rv = check_slot(slotID);
+    if (rv != CKR_OK) return rv;
+    if (pInfo == NULL) return CKR_ARGUMENTS_BAD;
+    memset(pInfo, 0, sizeof(*pInfo));
+    CK_ULONG all = 0, rw = 0;
+    arca_p11_slot_counts(slotID, &all, &rw);
+    arca_p11_lock();
+    const arca_p11_slot *sl = &arca_p11_g.slots[slotID];
+    char serial[17];
+    uint64_t h = 1469598103934665603ull;
+    for (const char *p = sl->name; *p != '\0'; p++) h = (h ^ (uint8_t)*p) * 1099511628211ull;
+    snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)h);
+    arca_p11_pad(pInfo->label, sizeof(pInfo->label), sl->name);
+    arca_p11_pad(pInfo->serialNumber, sizeof(pInfo->serialNumber), serial);
+    CK_FLAGS f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+    if (sl->user_pin_locked) f |= CKF_USER_PIN_LOCKED;
+    if (sl->so_pin_locked) f |= CKF_SO_PIN_LOCKED;
+    if (sl->user_pin_low) f |= CKF_USER_PIN_COUNT_LOW;
+    if (sl->so_pin_low) f |= CKF_SO_PIN_COUNT_LOW;
+    arca_p11_unlock();
+    arca_p11_pad(pInfo->manufacturerID, sizeof(pInfo->manufacturerID), ARCA_P11_MANUFACTURER);
+    arca_p11_pad(pInfo->model, sizeof(pInfo->model), ARCA_P11_MODEL);
+    pInfo->flags = f;
+    pInfo->ulMaxSessionCount = ARCA_P11_MAX_SESSIONS;
+    pInfo->ulSessionCount = all;
+    pInfo->ulMaxRwSessionCount = ARCA_P11_MAX_SESSIONS;
+    pInfo->ulRwSessionCount = rw;
+    pInfo->ulMaxPinLen = ARCA_P11_PIN_MAX;
+    pInfo->ulMinPinLen = ARCA_P11_PIN_MIN;
+    pInfo->ulTotalPublicMemory = CK_UNAVAILABLE_INFORMATION;
+    pInfo->ulFreePublicMemory = CK_UNAVAILABLE_INFORMATION;
+    pInfo->ulTotalPrivateMemory = CK_UNAVAILABLE_INFORMATION;
+    pInfo->ulFreePrivateMemory = CK_UNAVAILABLE_INFORMATION;
+    pInfo->hardwareVersion.major = 0;
+    pInfo->hardwareVersion.minor = 1;
+    pInfo->firmwareVersion.major = 0;
+    pInfo->firmwareVersion.minor = 1;
+    memset(pInfo->utcTime, ' ', sizeof(pInfo->utcTime)); /* no CKF_CLOCK_ON_TOKEN */
+    return CKR_OK;
+}
+
+CK_RV C_GetMechanismList(CK_SLOT_ID slotID, CK_MECHANISM_TYPE_PTR pMechanismList, CK_ULONG_PTR pulCount)
+{
+    CK_RV rv = check_slot(slotID);
+    if (rv != CKR_OK) return rv;
+    if (pulCount == NULL) return CKR_ARGUMENTS_BAD;
+    return arca_p11_mech_list(pMechanismList, pulCount);
+}
+
+CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM_INFO_PTR pInfo)
+{
+    CK_RV rv = check_slot(slotID);
+    if (rv != CKR_OK) return rv;
+    if (pInfo == NULL) return CKR_ARGUMENTS_BAD;
+    return arca_p11_mech_info(type, pInfo);
+}
+
+/* Check a PIN by logging in on a fresh connection (its own enclave
+ * session, so the application's sessions are not disturbed). Counts as a
+ * login attempt in the enclave, as a PIN check should. */
+static CK_RV verify_pin(CK_SLOT_ID slotID, int role, const CK_UTF8CHAR *pin, CK_ULONG len)
+{
+    arca_secret p = {0};
+    arca_client *c = NULL;
+    char part[ARCA_LP_NAME_MAX + 1];
+    CK_RV rv = arca_p11_pin_copy(pin, len, CKR_PIN_INCORRECT, &p);
+    if (rv != CKR_OK) return rv;
+    arca_p11_lock();
+    snprintf(part, sizeof(part), "%s", arca_p11_g.slots[slotID].name);
+    arca_p11_unlock();
+    rv = arca_p11_connect(&c);
+    if (rv != CKR_OK) goto out;
+    arca_status st = arca_client_login(c, part, role, (const char *)p.data);
+    rv = arca_p11_rv_from_status(st);
+    if (st == ARCA_ERR_PIN_INVALID) rv = CKR_PIN_INCORRECT;
+    arca_p11_lock();
+    arca_p11_slot *sl = &arca_p11_g.slots[slotID];
+    bool *locked = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_locked : &sl->user_pin_locked;
+    bool *low = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_low : &sl->user_pin_low;
+    *locked = st == ARCA_ERR_PIN_LOCKED;
+    *low = st == ARCA_ERR_PIN_INCORRECT;
+    arca_p11_unlock();
+out:
+    arca_client_close(c);
+    arca_secret_free(&p);
+    return rv;
+}
+
+/* Partitions are created initialised, with their SO and user PINs, by the
+ * appliance administrator (kms-client partition create); re-initialising
+ * (erasing) a token is an administrator's operation, not an application's.
+ * C_InitToken checks its arguments and the SO PIN, then answers
+ * CKR_TOKEN_WRITE_PROTECTED: nothing is erased (docs/pkcs11.md). */
+CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
+{
+    CK_RV rv = check_slot(slotID);
+    if (rv != CKR_OK) return rv;
+    if (pPin == NULL || pLabel == NULL) return CKR_ARGUMENTS_BAD;
+    CK_ULONG all = 0, rw = 0;
+    arca_p11_slot_counts(slotID, &all, &rw);
+    if (all > 0) return CKR_SESSION_EXISTS;
+    rv = verify_pin(slotID, ARCA_CLIENT_ROLE_SO, pPin, ulPinLen);
+    if (rv != CKR_OK) return rv;
+    return CKR_TOKEN_WRITE_PROTECTED;
+}
+
+CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
+{
+    arca_p11_session *s;
+    arca_secret p = {0};
+    CK_RV rv = arca_p11_session_get(hSession, &s);
+    if (rv != CKR_OK) return rv;
+    if (arca_p11_session_state(s) != CKS_RW_SO_FUNCTIONS) {
+        rv = arca_p11_session_rw(s) ? CKR_USER_NOT_LOGGED_IN : CKR_SESSION_READ_ONLY;
+        goto out;
+    }
+    rv = arca_p11_pin_copy(pPin, ulPinLen, CKR_PIN_LEN_RANGE, &p);
+    if (rv != CKR_OK) goto out;
+    arca_status st = arca_client_init_user_pin(s->client, (const char *)p.data);
+    rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
+    if (st == ARCA_OK) {
+        arca_p11_lock();
+        arca_p11_g.slots[s->slot].user_pin_locked = false;
+        arca_p11_g.slots[s->slot].user_pin_low = false;
+        arca_p11_unlock();
+    }
+out:
+    arca_secret_free(&p);
+    arca_p11_session_put(s);
+    return rv;
+}
+
+/* The appliance has no operation that changes a PIN from the PIN itself:
+ * the user PIN is set by the partition's SO (C_InitPIN), the SO PIN by
+ * the administrator. C_SetPIN checks the session, both PINs' lengths and
+ * the old PIN (CKR_PIN_INCORRECT / CKR_PIN_LOCKED as the enclave says),
+ * then answers CKR_TOKEN_WRITE_PROTECTED: the PIN is unchanged
+ * (docs/pkcs11.md). */
+CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
+               CK_ULONG ulNewLen)
+{
+    arca_p11_session *s;
+    arca_secret np = {0};
+    CK_RV rv = arca_p11_session_get(hSession, &s);
+    if (rv != CKR_OK) return rv;
+    CK_SLOT_ID slot = s->slot;
+    bool rw = arca_p11_session_rw(s);
+    int role = arca_p11_session_state(s) == CKS_RW_SO_FUNCTIONS ? ARCA_CLIENT_ROLE_SO : ARCA_CLIENT_ROLE_USER;
+    arca_p11_session_put(s);
+    if (!rw) return CKR_SESSION_READ_ONLY;
+    if (pOldPin == NULL || pNewPin == NULL) return CKR_ARGUMENTS_BAD;
+    rv = arca_p11_pin_copy(pNewPin, ulNewLen, CKR_PIN_LEN_RANGE, &np);
+    arca_secret_free(&np);
+    if (rv != CKR_OK) return rv;
+    rv = verify_pin(slot, role, pOldPin, ulOldLen);
+    if (rv != CKR_OK) return rv;
+    return CKR_TOKEN_WRITE_PROTECTED;
+}
+
+CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)
+{
+    CK_RV rv = arca_p11_check_init();
+    if (rv != CKR_OK) return rv;
+    if (pSlot == NULL || pReserved != NULL) return CKR_ARGUMENTS_BAD;
+    /* Tokens (partitions) never leave their slots while the module runs. */
+    if ((flags & CKF_DONT_BLOCK) != 0) return CKR_NO_EVENT;
+    return CKR_FUNCTION_NOT_SUPPORTED;
+}
