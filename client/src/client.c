@@ -44,6 +44,10 @@ struct arca_client {
     char login_partition[ARCA_LP_NAME_MAX + 1];
     uint8_t login_role;
     char login_pin[ARCA_LP_PIN_MAX + 1];
+    /* The last successful SELECT_PARTITION, replayed (before the login)
+     * after a reconnect; kept until close or a failed replay. */
+    bool selected;
+    char select_partition[ARCA_LP_NAME_MAX + 1];
     uint8_t *resp; /* the last KMIP response; decoded outputs borrow from it */
     size_t resp_len;
     char message[ARCA_CLIENT_MSG_LEN];
@@ -590,7 +594,36 @@ static void forget_login(arca_client *c)
     memset(c->login_partition, 0, sizeof(c->login_partition));
 }
 
-/* Reconnect and, if the client was logged in, log in again. */
+/* On a fresh connection: select the remembered partition again. */
+static arca_status replay_select(arca_client *c, const deadline *d)
+{
+    arca_lp_request *r = calloc(1, sizeof(*r));
+    uint8_t *kmip = NULL;
+    size_t kmip_len = 0;
+    arca_status st;
+    ARCA_ENSURE(r != NULL, ARCA_ERR_NOMEM);
+    r->op = ARCA_LP_SELECT_PARTITION;
+    r->partition = text(c->select_partition);
+    st = encode_call(r, &kmip, &kmip_len);
+    free(r);
+    ARCA_GUARD(st);
+    arca_lp_response resp;
+    st = send_lp(c, kmip, kmip_len, ARCA_LP_SELECT_PARTITION, d, &resp);
+    free(kmip);
+    if (st != ARCA_OK) {
+        char inner[ARCA_CLIENT_MSG_LEN];
+        memcpy(inner, c->message, sizeof(inner));
+        inner[sizeof(inner) - 1] = '\0';
+        set_message(c->message, sizeof(c->message), "selecting the partition again after reconnecting failed: %s",
+                    inner);
+        if (st != ARCA_ERR_IO && st != ARCA_ERR_CHANNEL && st != ARCA_ERR_TIMEOUT) c->selected = false;
+        disconnect(c);
+    }
+    return st;
+}
+
+/* Reconnect and, if the client had selected a partition or was logged in,
+ * select and log in again. */
 static arca_status reconnect(arca_client *c, const deadline *d)
 {
     char why[ARCA_CLIENT_MSG_LEN];
@@ -599,6 +632,7 @@ static arca_status reconnect(arca_client *c, const deadline *d)
         set_message(c->message, sizeof(c->message), "reconnecting: %s", why);
         return st;
     }
+    if (c->selected) ARCA_GUARD(replay_select(c, d));
     if (!c->logged_in) return ARCA_OK;
     arca_lp_request *r = calloc(1, sizeof(*r));
     uint8_t *kmip = NULL;
@@ -646,6 +680,7 @@ static bool idempotent(uint16_t op)
     case ARCA_LP_PARTITION_LIST:
     case ARCA_LP_IDENTITY_LIST:
     case ARCA_LP_WHOAMI:
+    case ARCA_LP_SELECT_PARTITION:
         return true;
     default:
         return false;
@@ -698,6 +733,11 @@ static arca_status call(arca_client *c, const arca_lp_request *req, extract_fn e
     if (st == ARCA_OK && extract != NULL) st = extract(c, &resp, ctx);
     if (st == ARCA_OK && req->op == ARCA_LP_LOGIN) remember_login(c, req);
     if (st == ARCA_OK && req->op == ARCA_LP_LOGOUT) forget_login(c);
+    if (st == ARCA_OK && req->op == ARCA_LP_SELECT_PARTITION) {
+        memset(c->select_partition, 0, sizeof(c->select_partition));
+        memcpy(c->select_partition, req->partition.data, req->partition.len); /* <= ARCA_LP_NAME_MAX: encoded */
+        c->selected = true;
+    }
 out:
     arca_client_free_secret(kmip, kmip_len);
     sigpipe_restore(&g);
@@ -804,6 +844,14 @@ arca_status arca_client_login(arca_client *c, const char *partition, int role, c
 arca_status arca_client_logout(arca_client *c)
 {
     return run(c, new_request(ARCA_LP_LOGOUT), NULL, NULL);
+}
+
+arca_status arca_client_select_partition(arca_client *c, const char *name)
+{
+    ARCA_ENSURE(name != NULL && name[0] != '\0', ARCA_ERR_ARGS);
+    arca_lp_request *r = new_request(ARCA_LP_SELECT_PARTITION);
+    if (r) r->partition = text(name);
+    return run(c, r, NULL, NULL);
 }
 
 arca_status arca_client_partition_create(arca_client *c, const char *name, const char *so_pin,

@@ -129,6 +129,17 @@ static arca_status start(enclave *e, bool *out_initialised_platform)
         goto out;
     }
 
+    /* tpm2-tss's swtpm: TCTI connects anew for every TPM command; under
+     * the seccomp filter the first command after start-up (a fresh quote
+     * for ATTEST) would kill the enclave. Refuse it here, saying why. */
+    if (strcmp(p.sealing_mode, "tpm") == 0 && strncmp(p.tpm_tcti, "swtpm:", 6) == 0) {
+        ARCA_ERROR("start: tpm_tcti '%s' opens a new connection for every TPM command, which the enclave may "
+                   "not do after start-up: use device:/dev/tpmrm0, or mssim: in front of swtpm "
+                   "(docs/operations.md)",
+                   p.tpm_tcti);
+        st = ARCA_ERR_CONFIG;
+        goto out;
+    }
     st = arca_sealing_open(&scfg, &e->identity, &e->sealing);
     if (st != ARCA_OK) {
         ARCA_ERROR("start: cannot open the sealing backend (%s): %s", p.sealing_mode, arca_status_name(st));

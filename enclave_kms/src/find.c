@@ -3,7 +3,9 @@
  * class > all objects of the partition), in pages; every candidate is
  * loaded and checked against the whole template, because the host may
  * add, drop or keep stale index entries. Objects the session's identity
- * may not use (ARCA_CKA_ALLOWED_IDENTITIES) are skipped without audit. */
+ * may not use (ARCA_CKA_ALLOWED_IDENTITIES) are skipped without audit. A
+ * session in public access (arca_kms_select_partition) sees only objects
+ * with CKA_PRIVATE false: the others load as NOT_FOUND and are skipped. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -40,7 +42,7 @@ arca_status kms_index_walk(arca_kms *kms, arca_kms_session *sess, uint32_t type,
             memcpy(after, e[i].key, KMS_INDEX_KEY_LEN);
             after_len = KMS_INDEX_KEY_LEN;
             memcpy(id.b, e[i].key + KMS_INDEX_HMAC_LEN, ARCA_OBJECT_ID_LEN);
-            st = kms_object_load(kms, sess, &id, &o);
+            st = kms_object_load_read(kms, sess, &id, &o);
             if (st == ARCA_ERR_NOT_FOUND || st == ARCA_ERR_INTEGRITY) {
                 st = ARCA_OK; /* stale or bogus entry, or a damaged blob (logged) */
                 continue;
@@ -90,7 +92,7 @@ arca_status arca_kms_find(arca_kms *kms, arca_kms_session *sess, const arca_attr
 
     ARCA_ENSURE(kms != NULL && sess != NULL && out_num != NULL && (max_ids == 0 || out_ids != NULL), ARCA_ERR_ARGS);
     ARCA_ENSURE(num_attrs == 0 || tmpl != NULL, ARCA_ERR_ARGS);
-    ARCA_ENSURE(sess->role == ARCA_ROLE_USER, ARCA_ERR_NOT_LOGGED_IN);
+    ARCA_ENSURE(kms_session_may_read(sess), ARCA_ERR_NOT_LOGGED_IN);
     *out_num = 0;
     for (size_t i = 0; i < num_attrs; i++) {
         ARCA_ENSURE(tmpl[i].len == 0 || tmpl[i].value != NULL, ARCA_ERR_ARGS);
@@ -102,7 +104,7 @@ arca_status arca_kms_find(arca_kms *kms, arca_kms_session *sess, const arca_attr
     f.max = max_ids;
     f.count = 0;
     for (kms_object *o = sess->objects; o != NULL && f.count < f.max; o = o->snext) {
-        if (kms_object_allowed(sess, o) && kms_object_matches(o, tmpl, num_attrs)) f.out[f.count++] = o->id;
+        if (kms_object_visible(sess, o) && kms_object_allowed(sess, o) && kms_object_matches(o, tmpl, num_attrs)) f.out[f.count++] = o->id;
     }
     if (f.count < f.max) {
         label = kms_tmpl_find(tmpl, num_attrs, CKA_LABEL);

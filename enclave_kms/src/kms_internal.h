@@ -249,6 +249,10 @@ struct arca_kms_session {
     arca_role role;
     uint32_t partition_id;
     char partition_name[ARCA_PARTITION_NAME_MAX + 1];
+    /* Public access (arca_kms_select_partition): 0 = none. While role is
+     * NONE, partition_id / partition_name are these. */
+    uint32_t public_partition_id;
+    char public_partition_name[ARCA_PARTITION_NAME_MAX + 1];
     kms_object *objects; /* session objects, each holding one reference */
     size_t num_objects;
     /* Peer (arca_kms_session_set_peer): the certificate's CN; the
@@ -329,6 +333,19 @@ ARCA_MUST_CHECK arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess
  * kms_object_allowed). */
 ARCA_MUST_CHECK arca_status kms_object_load(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
                                             kms_object **out);
+/* Read access for find and get_attribute: like kms_object_get /
+ * kms_object_load, but a session in public access (role NONE with a
+ * selected partition) also gets the objects with CKA_PRIVATE false; a
+ * private object is ARCA_ERR_NOT_FOUND to it (invisible, as in find). */
+ARCA_MUST_CHECK arca_status kms_object_get_read(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                                kms_object **out);
+ARCA_MUST_CHECK arca_status kms_object_load_read(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id,
+                                                 kms_object **out);
+/* The session is logged in as user, or may read and o is public. */
+bool kms_object_visible(const arca_kms_session *sess, const kms_object *o);
+/* The session may find / read objects: user or SO login, or public access
+ * (SO and public access: public objects only). */
+bool kms_session_may_read(const arca_kms_session *sess);
 /* The session may use o: no peer identity, or an empty / absent
  * ARCA_CKA_ALLOWED_IDENTITIES, or the identity is listed. */
 bool kms_object_allowed(const arca_kms_session *sess, const kms_object *o);

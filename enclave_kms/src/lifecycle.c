@@ -18,10 +18,12 @@ arca_status arca_kms_get_attribute(arca_kms *kms, arca_kms_session *sess, const 
     arca_status st;
     kms_object *o = NULL;
     ARCA_ENSURE(kms != NULL && sess != NULL && id != NULL && out != NULL, ARCA_ERR_ARGS);
-    ARCA_GUARD(kms_object_get(kms, sess, id, &o));
+    /* A session in public access reads public objects only. */
+    ARCA_GUARD(kms_object_get_read(kms, sess, id, &o));
     if (type == CKA_VALUE && kms_object_class(o) == CKO_SECRET_KEY) {
-        /* The only attribute that exports key material: audited. */
-        bool allowed = !kms_attrs_bool(&o->attrs, CKA_SENSITIVE, true) &&
+        /* The only attribute that exports key material: audited; never
+         * without a user login, even from a public secret key. */
+        bool allowed = sess->role == ARCA_ROLE_USER && !kms_attrs_bool(&o->attrs, CKA_SENSITIVE, true) &&
                        kms_attrs_bool(&o->attrs, CKA_EXTRACTABLE, false);
         arca_builder tmp = {0};
         st = allowed ? ARCA_OK : ARCA_ERR_ATTRIBUTE_SENSITIVE;

@@ -271,10 +271,60 @@ bool kms_object_allowed(const arca_kms_session *sess, const kms_object *o)
     return kms_identity_list_has(a->value, a->len, sess->identity);
 }
 
-arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
+bool kms_session_may_read(const arca_kms_session *sess)
+{
+    /* The SO of a partition reads its public objects too (PKCS#11's
+     * "R/W SO Functions" state). */
+    return sess->role == ARCA_ROLE_USER || sess->role == ARCA_ROLE_SO ||
+           (sess->role == ARCA_ROLE_NONE && sess->public_partition_id != 0);
+}
+
+bool kms_object_visible(const arca_kms_session *sess, const kms_object *o)
+{
+    if (sess->role == ARCA_ROLE_USER) return true;
+    /* Public access: CKA_PRIVATE false only (absent reads as private). */
+    return kms_session_may_read(sess) && !kms_attrs_bool(&o->attrs, CKA_PRIVATE, true);
+}
+
+/* The one session check of object access. read: find / get_attribute,
+ * which a session in public access may do on public objects. */
+static arca_status object_load(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, bool read,
+                               kms_object **out)
+{
+    kms_object *o;
+    ARCA_ENSURE(id != NULL && out != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_USER || (read && kms_session_may_read(sess)), ARCA_ERR_NOT_LOGGED_IN);
+    for (o = sess->objects; o != NULL; o = o->snext) {
+        if (memcmp(o->id.b, id->b, ARCA_OBJECT_ID_LEN) == 0) {
+            kms_object_ref(&kms->cache, o);
+            goto found;
+        }
+    }
+    o = kms_cache_get(&kms->cache, id);
+    if (o != NULL) {
+        if (o->partition_id != sess->partition_id) {
+            kms_object_release(&kms->cache, o);
+            return ARCA_ERR_NOT_FOUND;
+        }
+        goto found;
+    }
+    uint64_t epoch = kms_cache_epoch(&kms->cache);
+    ARCA_GUARD(load_from_store(kms, sess->partition_id, id, &o));
+    kms_cache_insert(&kms->cache, o, epoch, false);
+found:
+    if (!kms_object_visible(sess, o)) {
+        kms_object_release(&kms->cache, o);
+        return ARCA_ERR_NOT_FOUND;
+    }
+    *out = o;
+    return ARCA_OK;
+}
+
+static arca_status object_get(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, bool read,
+                              kms_object **out)
 {
     kms_object *o = NULL;
-    ARCA_GUARD(kms_object_load(kms, sess, id, &o));
+    ARCA_GUARD(object_load(kms, sess, id, read, &o));
     if (!kms_object_allowed(sess, o)) {
         char detail[ARCA_IDENTITY_NAME_MAX + 48];
         snprintf(detail, sizeof(detail), "identity %s not in the key's allowed identities", sess->identity);
@@ -287,32 +337,24 @@ arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess, const arca_obj
     return ARCA_OK;
 }
 
+arca_status kms_object_get(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
+{
+    return object_get(kms, sess, id, false, out);
+}
+
+arca_status kms_object_get_read(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
+{
+    return object_get(kms, sess, id, true, out);
+}
+
 arca_status kms_object_load(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
 {
-    kms_object *o;
-    ARCA_ENSURE(id != NULL && out != NULL, ARCA_ERR_ARGS);
-    ARCA_ENSURE(sess->role == ARCA_ROLE_USER, ARCA_ERR_NOT_LOGGED_IN);
-    for (o = sess->objects; o != NULL; o = o->snext) {
-        if (memcmp(o->id.b, id->b, ARCA_OBJECT_ID_LEN) == 0) {
-            kms_object_ref(&kms->cache, o);
-            *out = o;
-            return ARCA_OK;
-        }
-    }
-    o = kms_cache_get(&kms->cache, id);
-    if (o != NULL) {
-        if (o->partition_id != sess->partition_id) {
-            kms_object_release(&kms->cache, o);
-            return ARCA_ERR_NOT_FOUND;
-        }
-        *out = o;
-        return ARCA_OK;
-    }
-    uint64_t epoch = kms_cache_epoch(&kms->cache);
-    ARCA_GUARD(load_from_store(kms, sess->partition_id, id, &o));
-    kms_cache_insert(&kms->cache, o, epoch, false);
-    *out = o;
-    return ARCA_OK;
+    return object_load(kms, sess, id, false, out);
+}
+
+arca_status kms_object_load_read(arca_kms *kms, arca_kms_session *sess, const arca_object_id *id, kms_object **out)
+{
+    return object_load(kms, sess, id, true, out);
 }
 
 static bool key_in(const kms_index_key *set, size_t n, const kms_index_key *k)

@@ -513,9 +513,46 @@ arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *sess)
     /* Session objects belong to the login that made them. */
     free_session_objects(sess);
     sess->role = ARCA_ROLE_NONE;
-    sess->partition_id = 0;
-    sess->partition_name[0] = '\0';
+    /* Back to public access to the selected partition, if any. */
+    sess->partition_id = sess->public_partition_id;
+    memcpy(sess->partition_name, sess->public_partition_name, sizeof(sess->partition_name));
     return ARCA_OK;
+}
+
+arca_status arca_kms_select_partition(arca_kms *kms, arca_kms_session *sess, const char *name)
+{
+    arca_status st;
+    kms_partition *p;
+    ARCA_ENSURE(kms != NULL && sess != NULL && name != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_NONE, ARCA_ERR_ALREADY_LOGGED_IN);
+    pthread_mutex_lock(&kms->state_mu);
+    ARCA_ENSURE_OUT(kms->initialised, ARCA_ERR_NOT_INITIALISED);
+    p = partition_by_name(kms, name);
+    ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
+    /* The partition rule of an SO login: the partition is in the
+     * identity's list, whatever its roles. No PIN. */
+    st = kms_identity_may_login(kms, sess, ARCA_ROLE_SO, p->name);
+    if (st != ARCA_OK) {
+        arca_kms_session who;
+        memset(&who, 0, sizeof(who));
+        who.role = ARCA_ROLE_NONE;
+        memcpy(who.partition_name, p->name, sizeof(who.partition_name));
+        who.has_peer = sess->has_peer;
+        memcpy(who.identity, sess->identity, sizeof(who.identity));
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_LOGIN_FAILED, st, NULL,
+                            st == ARCA_ERR_IDENTITY_UNKNOWN ? "public access: identity not registered"
+                                                            : "public access: identity not authorised");
+        ARCA_WARN("keystore: public access to partition %s refused for %s", p->name, sess->identity);
+        goto out;
+    }
+    sess->public_partition_id = p->id;
+    memcpy(sess->public_partition_name, p->name, sizeof(sess->public_partition_name));
+    sess->partition_id = p->id;
+    memcpy(sess->partition_name, p->name, sizeof(sess->partition_name));
+    st = ARCA_OK;
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    return st;
 }
 
 arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_session *sess, const char *new_pin)

@@ -339,6 +339,11 @@ static arca_status run(const arca_request_ctx *ctx, arca_kms_session *sess, cons
         return arca_kms_activate(kms, sess, &id);
     case ARCA_LP_REVOKE:
         return do_revoke(ctx, sess, r, &id, res);
+    case ARCA_LP_SELECT_PARTITION: {
+        char name[ARCA_LP_NAME_MAX + 1];
+        name_copy(&r->partition, name);
+        return arca_kms_select_partition(kms, sess, name);
+    }
     default:
         return ARCA_ERR_INTERNAL;
     }

@@ -235,6 +235,16 @@ ARCA_MUST_CHECK arca_status arca_client_initialise_domain(arca_client *c, const 
 ARCA_MUST_CHECK arca_status arca_client_login(arca_client *c, const char *partition, int role, const char *pin);
 /* Also forgets (wipes) the remembered credentials. */
 ARCA_MUST_CHECK arca_status arca_client_logout(arca_client *c);
+/* Public access without a PIN (SELECT_PARTITION): before a login, find and
+ * get-attribute see the partition's objects with CKA_PRIVATE false. The
+ * enclave keeps the selection across login and logout; the client
+ * remembers it and selects again (before any re-login) after a reconnect.
+ * Idempotent (selecting again is harmless, and it is retried once on a
+ * broken connection). Errors: ARCA_ERR_ARGS (NULL or empty name),
+ * ARCA_ERR_ALREADY_LOGGED_IN, ARCA_ERR_NOT_FOUND (no such partition),
+ * ARCA_ERR_PERMISSION (the identity may not use it), ARCA_ERR_TOO_LARGE
+ * (name over 64 bytes). */
+ARCA_MUST_CHECK arca_status arca_client_select_partition(arca_client *c, const char *name);
 ARCA_MUST_CHECK arca_status arca_client_partition_create(arca_client *c, const char *name, const char *so_pin,
                                                          const char *user_pin);
 /* *out_names: malloc'd array of malloc'd strings; free with

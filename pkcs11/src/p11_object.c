@@ -159,8 +159,10 @@ CK_RV C_GetObjectSize(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_U
     if (rv != CKR_OK) return rv;
     rv = arca_p11_handle_to_id(hObject, CKR_OBJECT_HANDLE_INVALID, &id);
     if (rv == CKR_OK && pulSize == NULL) rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK && !arca_p11_session_logged_in(s)) rv = CKR_OBJECT_HANDLE_INVALID;
+    /* Before login the appliance shows public objects only: a private
+     * one is ARCA_ERR_NOT_FOUND, hence CKR_OBJECT_HANDLE_INVALID. */
     if (rv == CKR_OK) rv = arca_p11_object_ulong(s, &id, CKA_CLASS, CKR_OBJECT_HANDLE_INVALID, &cls);
+    if (rv == CKR_USER_NOT_LOGGED_IN) rv = CKR_OBJECT_HANDLE_INVALID; /* no public access on this session */
     /* Objects are sealed inside the appliance: no meaningful size. */
     if (rv == CKR_OK) *pulSize = CK_UNAVAILABLE_INFORMATION;
     arca_p11_session_put(s);
@@ -225,9 +227,12 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
     if (rv != CKR_OK) return rv;
     rv = arca_p11_handle_to_id(hObject, CKR_OBJECT_HANDLE_INVALID, &id);
     if (rv == CKR_OK && pTemplate == NULL && ulCount > 0) rv = CKR_ARGUMENTS_BAD;
-    if (rv == CKR_OK && !arca_p11_session_logged_in(s)) rv = CKR_OBJECT_HANDLE_INVALID; /* no public objects */
+    /* Before login (and for the SO) the appliance shows the public
+     * objects (CKA_PRIVATE false) only: a private one is
+     * ARCA_ERR_NOT_FOUND there, hence CKR_OBJECT_HANDLE_INVALID. */
     CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
     if (rv == CKR_OK) rv = arca_p11_object_ulong(s, &id, CKA_CLASS, CKR_OBJECT_HANDLE_INVALID, &cls);
+    if (rv == CKR_USER_NOT_LOGGED_IN) rv = CKR_OBJECT_HANDLE_INVALID; /* no public access on this session */
     if (rv != CKR_OK) {
         arca_p11_session_put(s);
         return rv;
@@ -332,22 +337,21 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
     }
     arca_client_id *ids = NULL;
     size_t num = 0;
-    /* Without a user login nothing is visible (the appliance has no
-     * public objects, and the SO sees no private objects): an empty
-     * result, as for a token with no public objects. */
-    if (arca_p11_session_user(s)) {
-        ids = malloc(ARCA_LP_FIND_MAX * sizeof(*ids));
-        if (ids == NULL) {
-            rv = CKR_HOST_MEMORY;
-        } else {
-            arca_status st = arca_client_find(s->client, t.attrs, t.num, ids, ARCA_LP_FIND_MAX, &num);
-            /* A template naming an attribute no object has finds nothing. */
-            if (st == ARCA_ERR_ATTRIBUTE_TYPE || st == ARCA_ERR_ATTRIBUTE_VALUE) {
-                st = ARCA_OK;
-                num = 0;
-            }
-            rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
+    /* The appliance decides what is visible: with a user login every
+     * object of the partition; before login (the session selected its
+     * token's partition at open) and for the SO, the public objects
+     * (CKA_PRIVATE false). A session without public access finds nothing. */
+    ids = malloc(ARCA_LP_FIND_MAX * sizeof(*ids));
+    if (ids == NULL) {
+        rv = CKR_HOST_MEMORY;
+    } else {
+        arca_status st = arca_client_find(s->client, t.attrs, t.num, ids, ARCA_LP_FIND_MAX, &num);
+        /* A template naming an attribute no object has finds nothing. */
+        if (st == ARCA_ERR_ATTRIBUTE_TYPE || st == ARCA_ERR_ATTRIBUTE_VALUE || st == ARCA_ERR_NOT_LOGGED_IN) {
+            st = ARCA_OK;
+            num = 0;
         }
+        rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
     }
     if (rv == CKR_OK) {
         s->find.active = true;

@@ -5,6 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arca/log.h"
 #include "p11_internal.h"
 
 /* ---- Operations, PINs ---------------------------------------------------- */
@@ -247,6 +248,19 @@ CK_RV C_OpenSession(CK_SLOT_ID slotID, CK_FLAGS flags, CK_VOID_PTR pApplication,
     memcpy(part, sl->name, sizeof(part));
     arca_p11_unlock();
     if (rv == CKR_OK && who == CKU_SO && !rw) rv = CKR_SESSION_READ_WRITE_SO_EXISTS;
+    if (rv == CKR_OK) {
+        /* Public access to the token's partition: before a login (and
+         * after C_Logout, the enclave keeps the selection) find and
+         * C_GetAttributeValue see the objects with CKA_PRIVATE false.
+         * A refusal other than a lost connection leaves the session
+         * working without public objects. */
+        arca_status st = arca_client_select_partition(s->client, part);
+        if (st == ARCA_ERR_IO || st == ARCA_ERR_CHANNEL || st == ARCA_ERR_TIMEOUT) {
+            rv = CKR_DEVICE_ERROR;
+        } else if (st != ARCA_OK) {
+            ARCA_DEBUG("arca-pkcs11: token %s: no public access: %s", part, arca_status_name(st));
+        }
+    }
     if (rv == CKR_OK && who != ARCA_P11_NOBODY) {
         arca_status st = arca_client_login(s->client, part, role_of(who), (const char *)pin.data);
         if (st != ARCA_OK) rv = arca_p11_rv_from_status(st) == CKR_DEVICE_ERROR ? CKR_DEVICE_ERROR : CKR_FUNCTION_FAILED;

@@ -25,12 +25,25 @@ ARCAD_LOG=$T/arcad.log
 ARCA_TCP_PORT=
 PKI=$T/pki
 
+# The sealing mode the appliance runs in (ctest registers each test in both,
+# see tests/CMakeLists.txt): dev (the default) or tpm. In tpm mode write_conf
+# starts a swtpm of this test's own (state in $T/swtpm, stopped by cleanup)
+# and adds sealing_mode = tpm, tpm_tcti (the mssim TCTI that
+# tests/tools/swtpm-run.sh prints) and tpm_pcr = $ARCA_TEST_PCR.
+ARCA_TEST_MODE=${ARCA_TEST_MODE:-dev}
+case $ARCA_TEST_MODE in dev | tpm) ;; *) echo "FAIL: ARCA_TEST_MODE must be dev or tpm, not '$ARCA_TEST_MODE'" >&2; exit 1 ;; esac
+export ARCA_TEST_MODE
+ARCA_TEST_PCR=15
+ARCA_TEST_TCTI=
+SWTPM_RUN=$(cd "$(dirname "${BASH_SOURCE[0]}")/../tools" && pwd)/swtpm-run.sh
+
 cleanup() {
   local rc=$?
   if [ -n "${ARCAD_PID:-}" ] && kill -0 "$ARCAD_PID" 2>/dev/null; then
     kill -TERM "$ARCAD_PID" 2>/dev/null || true
     wait "$ARCAD_PID" 2>/dev/null || true
   fi
+  [ ! -d "$T/swtpm" ] || "$SWTPM_RUN" stop "$T/swtpm" >/dev/null 2>&1 || true
   if [ $rc -ne 0 ]; then
     echo "---- arcad log ($ARCAD_LOG) ----"; tail -n 60 "$ARCAD_LOG" 2>/dev/null || true
   fi
@@ -42,9 +55,27 @@ trap cleanup EXIT
 fail() { echo "FAIL: $*" >&2; exit 1; }
 pass() { echo "ok: $*"; }
 
+# In tpm mode: this test's swtpm (started once, reused by later calls); its
+# TCTI in ARCA_TEST_TCTI.
+tpm_for_test() {
+  [ -z "$ARCA_TEST_TCTI" ] || return 0
+  ARCA_TEST_TCTI=$("$SWTPM_RUN" start "$T/swtpm") || fail "cannot start swtpm ($SWTPM_RUN)"
+}
+
 write_conf() { # extra config lines as arguments; an extra line replaces a default of the same key
   local defaults=("state_dir = $STATE" "listen_socket = $ARCA_SOCKET" "enclave_image = $BIN_ENCLAVE"
                   "listen_port = 0")
+  # tpm mode: after the extra lines (an error's line number in a test stays
+  # that of dev mode); none if an extra line chooses the sealing mode.
+  local tail=() l
+  if [ "$ARCA_TEST_MODE" = tpm ]; then
+    tail=("sealing_mode = tpm")
+    for l in "$@"; do [ "${l%% =*}" = sealing_mode ] && tail=(); done
+    if [ ${#tail[@]} -gt 0 ]; then
+      tpm_for_test
+      tail+=("tpm_tcti = $ARCA_TEST_TCTI" "tpm_pcr = $ARCA_TEST_PCR")
+    fi
+  fi
   {
     for d in "${defaults[@]}"; do
       local k=${d%% =*} skip=
@@ -52,6 +83,11 @@ write_conf() { # extra config lines as arguments; an extra line replaces a defau
       [ -n "$skip" ] || echo "$d"
     done
     for l in "$@"; do echo "$l"; done
+    for d in "${tail[@]}"; do
+      local k=${d%% =*} skip=
+      for l in "$@"; do [ "${l%% =*}" = "$k" ] && skip=1; done
+      [ -n "$skip" ] || echo "$d"
+    done
   } >"$CONF"
 }
 

@@ -11,6 +11,10 @@ MODULE=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 
 fresh_appliance
 export ARCA_PKCS11_CONF=$T/client.conf
-/usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/pkcs11_pykcs11.py" "$MODULE" p1 "$ARCA_PIN" ||
+# A sanitizer build of the module needs its runtime loaded first into the
+# (uninstrumented) python3.
+PRELOAD=$(ldd "$MODULE" | awk '/libasan|libubsan/ {printf "%s ", $3}')
+LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 \
+  /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/pkcs11_pykcs11.py" "$MODULE" p1 "$ARCA_PIN" ||
   fail "pykcs11 scenario"
 pass "pykcs11 scenario"

@@ -1813,6 +1813,173 @@ static void assert_denied_audited(fx *f, const arca_object_id *id, const char *i
     arca_builder_cleanup(&keep);
 }
 
+/* Public access (arca_kms_select_partition): without a PIN, an identity
+ * allowed on a partition finds and reads its CKA_PRIVATE false objects,
+ * nothing else. */
+static size_t find_all(fx *f, arca_kms_session *s, arca_object_id *ids, size_t max)
+{
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, s, NULL, 0, ids, max, &n), ARCA_OK);
+    return n;
+}
+
+static void test_public_access(void **state)
+{
+    fx *f = *state;
+    pki p;
+    pki_make(&p);
+    arca_kms_session *a = init_domain(f, &p);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p1", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_partition_create(f->kms, a, "p2", SO_PIN, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-client", ARCA_IDENTITY_ROLE_USER, "p1"), ARCA_OK);
+    /* no USER role: public access needs only the partition in the list */
+    assert_int_equal(arca_kms_identity_put(f->kms, a, "arca-officer", ARCA_IDENTITY_ROLE_OFFICER, "p2"), ARCA_OK);
+
+    /* Objects of p1, made by the user: an EC pair (public half public by
+     * default), a pair whose public half only the admin may use, an AES
+     * key, and a secret key explicitly made public and readable. */
+    arca_kms_session *u = user_session(f, &p.client);
+    arca_object_id pub, priv, pub2, priv2, aes, open_key, ids[16];
+    arca_attr ec[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256)), A_STR(CKA_LABEL, "ec1")};
+    assert_int_equal(arca_kms_generate_key_pair(f->kms, u, CKM_EC_KEY_PAIR_GEN, ec, 2, NULL, 0, &pub, &priv), ARCA_OK);
+    arca_attr ec2[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256)), A_STR(ARCA_CKA_ALLOWED_IDENTITIES, "arca-admin")};
+    assert_int_equal(arca_kms_generate_key_pair(f->kms, u, CKM_EC_KEY_PAIR_GEN, ec2, 2, NULL, 0, &pub2, &priv2),
+                     ARCA_OK);
+    arca_attr at[] = {A_U32(CKA_VALUE_LEN, 32)};
+    assert_int_equal(arca_kms_generate_key(f->kms, u, CKM_AES_KEY_GEN, at, 1, &aes), ARCA_OK);
+    arca_attr ot[] = {A_U32(CKA_VALUE_LEN, 32), A_BOOL(CKA_PRIVATE, false), A_BOOL(CKA_SENSITIVE, false),
+                      A_BOOL(CKA_EXTRACTABLE, true)};
+    assert_int_equal(arca_kms_generate_key(f->kms, u, CKM_AES_KEY_GEN, ot, 4, &open_key), ARCA_OK);
+    assert_int_equal(find_all(f, u, ids, 16), 5); /* pub2 is not for arca-client */
+
+    /* Before any selection: nothing. */
+    arca_kms_session *s = peer_session(f, &p.client, ARCA_OK);
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, s, NULL, 0, ids, 16, &n), ARCA_ERR_NOT_LOGGED_IN);
+    arca_builder b;
+    assert_int_equal(arca_builder_init(&b, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &pub, CKA_EC_POINT, &b), ARCA_ERR_NOT_LOGGED_IN);
+
+    /* Selection: unknown, not allowed (audited), arguments. */
+    assert_int_equal(arca_kms_select_partition(f->kms, s, "p9"), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_select_partition(f->kms, s, NULL), ARCA_ERR_ARGS);
+    assert_int_equal(arca_kms_select_partition(f->kms, s, "p2"), ARCA_ERR_PERMISSION);
+    arca_lp_record rec;
+    arca_builder keep;
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "LOGIN_FAILED");
+    assert_int_equal(rec.status, ARCA_ERR_PERMISSION);
+    assert_text(&rec.detail, "partition p2; public access: identity not authorised");
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_find(f->kms, s, NULL, 0, ids, 16, &n), ARCA_ERR_NOT_LOGGED_IN);
+
+    assert_int_equal(arca_kms_select_partition(f->kms, s, "p1"), ARCA_OK);
+    assert_int_equal(arca_kms_select_partition(f->kms, s, "p1"), ARCA_OK); /* again: harmless */
+    assert_int_equal(arca_kms_session_role(s), ARCA_ROLE_NONE);
+
+    /* Find: the public objects the identity may use, nothing else. */
+    assert_int_equal(find_all(f, s, ids, 16), 2);
+    bool saw_pub = false, saw_open = false;
+    for (size_t i = 0; i < 2; i++) {
+        saw_pub |= memcmp(ids[i].b, pub.b, sizeof(pub.b)) == 0;
+        saw_open |= memcmp(ids[i].b, open_key.b, sizeof(pub.b)) == 0;
+    }
+    assert_true(saw_pub && saw_open);
+    arca_attr by_class[] = {A_U32(CKA_CLASS, CKO_PRIVATE_KEY)};
+    assert_int_equal(arca_kms_find(f->kms, s, by_class, 1, ids, 16, &n), ARCA_OK);
+    assert_int_equal(n, 0);
+    arca_attr by_label[] = {A_STR(CKA_LABEL, "ec1")};
+    assert_int_equal(arca_kms_find(f->kms, s, by_label, 1, ids, 16, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(ids[0].b, pub.b, sizeof(pub.b));
+
+    /* Get attribute: public objects only; private ones are invisible. */
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &pub, CKA_EC_POINT, &b), ARCA_OK);
+    assert_int_equal(b.len, 67);
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &pub, CKA_PRIVATE, &b), ARCA_OK);
+    assert_int_equal(b.len, 1);
+    assert_int_equal(b.data[0], 0);
+    b.len = 0;
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &priv, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &aes, CKA_CLASS, &b), ARCA_ERR_NOT_FOUND);
+    /* the per-key permission still applies (audited ACCESS_DENIED) */
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &pub2, CKA_EC_POINT, &b), ARCA_ERR_PERMISSION);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "ACCESS_DENIED");
+    arca_builder_cleanup(&keep);
+    /* key material never leaves without a login, even from a public,
+     * non-sensitive, extractable key */
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &open_key, CKA_VALUE, &b), ARCA_ERR_ATTRIBUTE_SENSITIVE);
+    assert_int_equal(b.len, 0);
+    assert_int_equal(arca_kms_get_attribute(f->kms, u, &open_key, CKA_VALUE, &b), ARCA_OK);
+    assert_int_equal(b.len, 32);
+    b.len = 0;
+
+    /* Nothing else. */
+    const uint8_t msg[] = "message";
+    arca_mechanism ecdsa = {.type = CKM_ECDSA_SHA256};
+    arca_builder sig;
+    assert_int_equal(arca_builder_init(&sig, 64, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_sign(f->kms, s, &priv, &ecdsa, msg, sizeof(msg), &sig), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_sign(f->kms, u, &priv, &ecdsa, msg, sizeof(msg), &sig), ARCA_OK);
+    assert_int_equal(arca_kms_verify(f->kms, s, &pub, &ecdsa, msg, sizeof(msg), sig.data, sig.len),
+                     ARCA_ERR_NOT_LOGGED_IN);
+    arca_attr lt[] = {A_STR(CKA_LABEL, "renamed")};
+    assert_int_equal(arca_kms_set_attributes(f->kms, s, &pub, lt, 1), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_destroy(f->kms, s, &pub), ARCA_ERR_NOT_LOGGED_IN);
+    arca_object_id nid;
+    assert_int_equal(arca_kms_rotate(f->kms, s, &priv, &nid), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_generate_key(f->kms, s, CKM_AES_KEY_GEN, at, 1, &nid), ARCA_ERR_NOT_LOGGED_IN);
+    arca_attr pk[] = {A_U32(CKA_CLASS, CKO_PUBLIC_KEY)};
+    assert_int_equal(arca_kms_create_object(f->kms, s, pk, 1, &nid), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_activate(f->kms, s, &pub), ARCA_ERR_NOT_LOGGED_IN);
+    arca_mechanism kw = {.type = CKM_AES_KEY_WRAP};
+    assert_int_equal(arca_kms_wrap(f->kms, s, &aes, &kw, &open_key, &b), ARCA_ERR_NOT_LOGGED_IN);
+
+    /* Login works as usual; a selection while logged in is refused;
+     * logout returns to public access of the selected partition. */
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_select_partition(f->kms, s, "p1"), ARCA_ERR_ALREADY_LOGGED_IN);
+    assert_int_equal(find_all(f, s, ids, 16), 5);
+    assert_int_equal(arca_kms_logout(f->kms, s), ARCA_OK);
+    assert_int_equal(find_all(f, s, ids, 16), 2);
+    assert_int_equal(arca_kms_get_attribute(f->kms, s, &priv, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+    assert_int_equal(arca_kms_select_partition(f->kms, u, "p1"), ARCA_ERR_ALREADY_LOGGED_IN);
+
+    /* The SO of the partition sees the public objects too. */
+    arca_kms_session *so = peer_session(f, &p.client, ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, so, "p1", ARCA_ROLE_SO, SO_PIN), ARCA_OK);
+    assert_int_equal(find_all(f, so, ids, 16), 2);
+    assert_int_equal(arca_kms_get_attribute(f->kms, so, &priv, CKA_LABEL, &b), ARCA_ERR_NOT_FOUND);
+
+    /* An identity without the USER role, on its partition; then removed. */
+    arca_kms_session *o = peer_session(f, &p.officer, ARCA_OK);
+    assert_int_equal(arca_kms_select_partition(f->kms, o, "p1"), ARCA_ERR_PERMISSION);
+    assert_int_equal(arca_kms_select_partition(f->kms, o, "p2"), ARCA_OK);
+    assert_int_equal(find_all(f, o, ids, 16), 0);
+    assert_int_equal(arca_kms_get_attribute(f->kms, o, &pub, CKA_EC_POINT, &b), ARCA_ERR_NOT_FOUND);
+    arca_kms_session *o2 = peer_session(f, &p.officer, ARCA_OK);
+    assert_int_equal(arca_kms_identity_remove(f->kms, a, "arca-officer"), ARCA_OK);
+    assert_int_equal(arca_kms_select_partition(f->kms, o2, "p2"), ARCA_ERR_IDENTITY_UNKNOWN);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "LOGIN_FAILED");
+    assert_int_equal(rec.status, ARCA_ERR_IDENTITY_UNKNOWN);
+    arca_builder_cleanup(&keep);
+
+    /* In-process sessions (no peer) are not restricted. */
+    arca_kms_session *np;
+    assert_int_equal(arca_kms_session_new(f->kms, &np), ARCA_OK);
+    assert_int_equal(arca_kms_select_partition(f->kms, np, "p1"), ARCA_OK);
+    assert_int_equal(find_all(f, np, ids, 16), 3); /* no identity: pub2 too */
+
+    arca_builder_cleanup(&b);
+    arca_builder_cleanup(&sig);
+    arca_kms_session *all[] = {a, u, s, so, o, o2, np};
+    for (size_t i = 0; i < sizeof(all) / sizeof(all[0]); i++) arca_kms_session_free(all[i]);
+    pki_free(&p);
+}
+
 static void test_key_permissions(void **state)
 {
     fx *f = *state;
@@ -2070,6 +2237,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_attest, setup, teardown),
         cmocka_unit_test_setup_teardown(test_identity_dispatch, setup_fresh, teardown),
         cmocka_unit_test_setup_teardown(test_key_permissions, setup_fresh, teardown),
+        cmocka_unit_test_setup_teardown(test_public_access, setup_fresh, teardown),
         cmocka_unit_test_setup_teardown(test_whoami_lifecycle_dispatch, setup_fresh, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

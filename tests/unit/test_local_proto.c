@@ -236,6 +236,12 @@ static void test_request_round_trip_all_ops(void **state)
             assert_bytes(&out.data, &in.data);
             assert_int_equal(len, 4 + 16 + 4 + 2 + 10);
             break;
+        case ARCA_LP_SELECT_PARTITION:
+            assert_bytes(&out.partition, &in.partition);
+            assert_int_equal(out.pin.len, 0);
+            assert_int_equal(out.role, 0);
+            assert_int_equal(len, 4 + 2 + 8);
+            break;
         default:
             assert_int_equal(len, 4); /* version and op only */
             break;
@@ -569,6 +575,27 @@ static void test_tls_and_lifecycle_ops_caps(void **state)
     assert_int_equal(decode(buf, n, &out), ARCA_OK);
     assert_int_equal(out.value, 1);
     assert_int_equal(out.data.len, 2);
+
+    /* SELECT_PARTITION: a 65-byte name is too large, 64 fits, a NUL is refused */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_SELECT_PARTITION);
+    size_t name_at = n;
+    n += put16(buf + n, ARCA_LP_NAME_MAX + 1);
+    memset(buf + n, 'p', ARCA_LP_NAME_MAX + 1);
+    n += ARCA_LP_NAME_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    n = name_at + put16(buf + name_at, ARCA_LP_NAME_MAX);
+    memset(buf + n, 'p', ARCA_LP_NAME_MAX);
+    n += ARCA_LP_NAME_MAX;
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.op, ARCA_LP_SELECT_PARTITION);
+    assert_int_equal(out.partition.len, ARCA_LP_NAME_MAX);
+    n = name_at + put16(buf + name_at, 2);
+    buf[n++] = 'p';
+    buf[n++] = 0;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_SELECT_PARTITION), ARCA_LP_SHAPE_EMPTY);
+    assert_string_equal(arca_lp_op_name(ARCA_LP_SELECT_PARTITION), "SELECT_PARTITION");
 
     /* WHOAMI carries nothing: a trailing byte is refused */
     n = put16(buf, 1);

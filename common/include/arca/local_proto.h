@@ -82,7 +82,8 @@ typedef enum arca_lp_op {
     ARCA_LP_ACTIVATE = 34,          /* id */
     ARCA_LP_REVOKE = 35,            /* id, value = KMIP revocation reason code,
                                        data = message (u16-prefixed, <= ARCA_LP_REVOKE_MESSAGE_MAX, no NUL) */
-    ARCA_LP_OP_MAX = 35,
+    ARCA_LP_SELECT_PARTITION = 36,  /* partition = name (public access without a PIN) */
+    ARCA_LP_OP_MAX = 36,
 } arca_lp_op;
 
 /* Borrowed bytes. */
@@ -112,7 +113,7 @@ typedef struct arca_lp_mechanism {
  * and zero after decoding. */
 typedef struct arca_lp_request {
     uint16_t op;                /* arca_lp_op */
-    arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE: name */
+    arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE, SELECT_PARTITION: name */
     uint8_t role;               /* LOGIN: arca_role value */
     arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new */
     arca_lp_bytes pin2;         /* PARTITION_CREATE: user PIN */

@@ -164,6 +164,21 @@ ARCA_MUST_CHECK arca_status arca_kms_partition_list(arca_kms *kms, arca_kms_sess
 ARCA_MUST_CHECK arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *partition,
                                            arca_role role, const char *pin);
 ARCA_MUST_CHECK arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *sess);
+/* Public access without a PIN: select partition `name` for the session
+ * while it is not logged in. Then (role NONE) arca_kms_find returns only
+ * the partition's objects with CKA_PRIVATE false and
+ * arca_kms_get_attribute reads only those (a private object:
+ * ARCA_ERR_NOT_FOUND; CKA_VALUE: ARCA_ERR_ATTRIBUTE_SENSITIVE); every
+ * other object operation stays ARCA_ERR_NOT_LOGGED_IN. Allowed when the
+ * session's identity may use the partition (in its partition list, any
+ * role; sessions without a peer: always). Errors: ARCA_ERR_ALREADY_LOGGED_IN
+ * while logged in, ARCA_ERR_NOT_INITIALISED, ARCA_ERR_NOT_FOUND for an
+ * unknown partition, ARCA_ERR_IDENTITY_UNKNOWN / ARCA_ERR_PERMISSION
+ * (audited as LOGIN_FAILED, detail "public access: ...") when the identity
+ * may not. Selecting again replaces the selection. The selection survives
+ * login and logout: after a logout the session is back in public access
+ * to the selected partition. */
+ARCA_MUST_CHECK arca_status arca_kms_select_partition(arca_kms *kms, arca_kms_session *sess, const char *name);
 /* SO resets the user PIN of its partition (also unlocks it). */
 ARCA_MUST_CHECK arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_session *sess, const char *new_pin);
 
