@@ -232,9 +232,9 @@ static const char *describe(const uri_query *q, char *buf, size_t len)
             (void)snprintf(buf + strlen(buf), len - strlen(buf), "%02x", q->object_id.b[i]);
         }
     } else if (q->has_label && q->has_version) {
-        (void)snprintf(buf, len, "label '%s' version %u", q->label, (unsigned)q->version);
+        (void)snprintf(buf, len, "label '%.96s' version %u", q->label, (unsigned)q->version);
     } else if (q->has_label) {
-        (void)snprintf(buf, len, "label '%s'", q->label);
+        (void)snprintf(buf, len, "label '%.96s'", q->label);
     } else {
         (void)snprintf(buf, len, "the given CKA_ID");
     }
