@@ -53,6 +53,13 @@ cleanup() {
 trap cleanup EXIT
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# The sanitizer runtime libraries that a sanitizer build of the shared
+# object $1 (our PKCS#11 module or OpenSSL provider, loaded into an
+# uninstrumented tool: pkcs11-tool, openssl, python3...) needs preloaded
+# into that tool; empty for a normal build. Preload it only into the tools
+# that load our library (never into swtpm, its proxy or kms-client).
+sanitizer_preload() { ldd "$1" | awk '/libasan|libubsan/ {printf "%s ", $3}'; }
+
 pass() { echo "ok: $*"; }
 
 # In tpm mode: this test's swtpm (started once, reused by later calls); its

@@ -16,21 +16,28 @@ svn=$(awk '/^svn:/{print $2}' <<<"$status")
 # A policy that matches: pinned signer and the image's own SVN as minimum.
 write_client_conf "$T/good.conf" admin "expected_signer = $signer" "min_svn = $svn"
 out=$(kc --config "$T/good.conf" attest --nonce 00112233445566778899aabbccddeeff) || fail "attest: $out"
-for want in "mode: dev (INSECURE)" "signer_id: $signer" "svn: $svn" "debug: no" "insecure_dev: yes" \
+# The mode the suite runs in (lib.sh: ARCA_TEST_MODE dev or tpm).
+if [ "$ARCA_TEST_MODE" = dev ]; then mode_line="mode: dev (INSECURE)" insecure=yes; else mode_line="mode: tpm" insecure=no; fi
+for want in "$mode_line" "signer_id: $signer" "svn: $svn" "debug: no" "insecure_dev: $insecure" \
             "nonce: 00112233445566778899aabbccddeeff" "fresh: bound to this TLS session"; do
   grep -qxF "$want" <<<"$out" || fail "attest does not print '$want': $out"
 done
-grep -qE '^measurement: [0-9a-f]{64}$' <<<"$out" || fail "attest prints no measurement: $out"
+if [ "$ARCA_TEST_MODE" = dev ]; then
+  grep -qE '^measurement: [0-9a-f]{64}$' <<<"$out" || fail "attest prints no measurement: $out"
+else # a TPM quote covers the PCR (signer, product, SVN), not the image hash
+  grep -qxF 'measurement: (not attested by a TPM quote)' <<<"$out" || fail "tpm attest, measurement line: $out"
+fi
 grep -qE '^product_id: [0-9]+$' <<<"$out" || fail "attest prints no product id: $out"
 kc --config "$T/good.conf" attest --json | /usr/bin/python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 assert d["signer_id"] == sys.argv[1], d
 assert d["svn"] == int(sys.argv[2]), d
-assert d["mode"] == "dev" and d["insecure_dev"] is True and d["debug"] is False, d
+assert d["mode"] == sys.argv[3] and d["insecure_dev"] is (sys.argv[3] == "dev") and d["debug"] is False, d
 assert d["fresh"] is True and d["bound_to"] == "this TLS session", d
-assert len(d["measurement"]) == 64 and len(d["nonce"]) == 64, d
-assert isinstance(d["product_id"], int), d' "$signer" "$svn" || fail "attest --json"
+assert (len(d["measurement"]) == 64) if sys.argv[3] == "dev" else d["measurement"] is None, d
+assert len(d["nonce"]) == 64, d
+assert isinstance(d["product_id"], int), d' "$signer" "$svn" "$ARCA_TEST_MODE" || fail "attest --json"
 # two attestations use two fresh nonces
 n1=$(kc attest | awk '/^nonce:/{print $2}'); n2=$(kc attest | awk '/^nonce:/{print $2}')
 [ ${#n1} -eq 64 ] && [ "$n1" != "$n2" ] || fail "attest nonces not fresh: $n1 $n2"
@@ -58,12 +65,18 @@ refused ARCA_ERR_IMAGE_SIGNER "evidence signer $signer is not the expected signe
 refused ARCA_ERR_SVN "SVN $svn is below the minimum $((svn + 1))" "min_svn = $((svn + 1))"
 write_client_conf "$T/bad.conf" admin
 sed -i 's/^allow_dev_evidence = yes$/allow_dev_evidence = no/' "$T/bad.conf"
-out=$(kc --config "$T/bad.conf" client add intruder --roles admin --partitions '*' 2>&1) && fail "dev evidence accepted"
-grep -q "^kms-client: error: ARCA_ERR_ATTEST_INSECURE: cannot connect to unix:$ARCA_SOCKET: .*dev evidence refused by policy" \
-  <<<"$out" || fail "allow_dev_evidence = no: $out"
-echo "ok: refused: $out"
-kc client list | grep -q "^intruder " && fail "a refused connection's request was executed"
-pass "signer, SVN and dev-evidence mismatches are refused before anything is sent, each named"
+if [ "$ARCA_TEST_MODE" = dev ]; then
+  out=$(kc --config "$T/bad.conf" client add intruder --roles admin --partitions '*' 2>&1) && fail "dev evidence accepted"
+  grep -q "^kms-client: error: ARCA_ERR_ATTEST_INSECURE: cannot connect to unix:$ARCA_SOCKET: .*dev evidence refused by policy" \
+    <<<"$out" || fail "allow_dev_evidence = no: $out"
+  echo "ok: refused: $out"
+  kc client list | grep -q "^intruder " && fail "a refused connection's request was executed"
+  pass "signer, SVN and dev-evidence mismatches are refused before anything is sent, each named"
+else
+  # TPM evidence is not dev evidence: the strict policy accepts it.
+  out=$(kc --config "$T/bad.conf" status 2>&1) || fail "allow_dev_evidence = no refused TPM evidence: $out"
+  pass "signer and SVN mismatches are refused before anything is sent, each named; TPM evidence passes allow_dev_evidence = no"
+fi
 
 # Configuration errors: none, unreadable, malformed: exit 3 with the reason.
 set +e

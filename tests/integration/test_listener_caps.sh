@@ -15,7 +15,7 @@ arcad_init
 arcad_start
 
 READY=$(grep -m1 "^arcad: ready on " "$ARCAD_LOG.cur") || fail "no ready line on stdout"
-grep -q "^arcad: ready on $ARCA_SOCKET and 127\.0\.0\.1:[0-9][0-9]* (enclave pid [0-9][0-9]*, mode dev)$" \
+grep -q "^arcad: ready on $ARCA_SOCKET and 127\.0\.0\.1:[0-9][0-9]* (enclave pid [0-9][0-9]*, mode $ARCA_TEST_MODE)$" \
   <<<"$READY" || fail "ready line: $READY"
 PORT=$(sed -n 's/^arcad: ready on .* and 127\.0\.0\.1:\([0-9][0-9]*\) .*$/\1/p' <<<"$READY")
 [ -n "$PORT" ] && [ "$PORT" -gt 0 ] || fail "no TCP port in: $READY"
@@ -184,7 +184,7 @@ pass "arcad stops cleanly"
 # listen_address = none: no TCP listener, the old ready line.
 write_conf "listen_address = none"
 arcad_start
-grep -q "^arcad: ready on $ARCA_SOCKET (enclave pid [0-9]*, mode dev)$" "$ARCAD_LOG.cur" ||
+grep -q "^arcad: ready on $ARCA_SOCKET (enclave pid [0-9]*, mode $ARCA_TEST_MODE)$" "$ARCAD_LOG.cur" ||
   fail "ready line without TCP: $(grep 'ready on' "$ARCAD_LOG.cur")"
 arcad_stop
 pass "listen_address = none: unix socket only"

@@ -20,10 +20,7 @@ MOD=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 [ -f "$MOD" ] || fail "$MOD not built"
 # A sanitizer build of the module needs its runtimes preloaded into the
 # (unsanitized) GnuTLS programs; their own leaks are not ours.
-PRELOAD=
-if ldd "$MOD" | grep -q libasan; then
-  PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
-fi
+PRELOAD=$(sanitizer_preload "$MOD")
 gt() { LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 "$@"; }
 
 fresh_appliance

@@ -15,10 +15,7 @@ MOD=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 [ -f "$MOD" ] || fail "$MOD not built"
 SECONDS_RUN=${ARCA_MP_SECONDS:-10}
 MIN_SIGS=${ARCA_MP_MIN_SIGS:-100}
-PRELOAD=
-if ldd "$MOD" | grep -q libasan; then
-  PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
-fi
+PRELOAD=$(sanitizer_preload "$MOD")
 cc -std=c11 -Wall -Wextra -Werror -o "$T/mp" "$(dirname "$0")/pkcs11_multiproc.c" $(pkg-config --cflags p11-kit-1) -ldl -lpthread ||
   fail "cannot build pkcs11_multiproc.c"
 mp() { LD_PRELOAD="$PRELOAD" "$T/mp" "$MOD" "$@"; }

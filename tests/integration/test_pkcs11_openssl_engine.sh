@@ -21,10 +21,7 @@ MOD=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 [ -f "$MOD" ] || fail "$MOD not built"
 # A sanitizer build of the module needs its runtimes preloaded into the
 # (unsanitized) programs that load it; their own leaks are not ours.
-PRELOAD=
-if ldd "$MOD" | grep -q libasan; then
-  PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
-fi
+PRELOAD=$(sanitizer_preload "$MOD")
 ossl() { LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 OPENSSL_CONF="$T/openssl.cnf" openssl "$@"; }
 p11u() { LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 pkcs11-tool --module "$MOD" --login --pin "$ARCA_PIN" "$@"; }
 

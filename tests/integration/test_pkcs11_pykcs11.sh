@@ -13,7 +13,7 @@ fresh_appliance
 export ARCA_PKCS11_CONF=$T/client.conf
 # A sanitizer build of the module needs its runtime loaded first into the
 # (uninstrumented) python3.
-PRELOAD=$(ldd "$MODULE" | awk '/libasan|libubsan/ {printf "%s ", $3}')
+PRELOAD=$(sanitizer_preload "$MODULE")
 LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 \
   /usr/bin/python3 "$(dirname "${BASH_SOURCE[0]}")/pkcs11_pykcs11.py" "$MODULE" p1 "$ARCA_PIN" ||
   fail "pykcs11 scenario"

@@ -21,10 +21,7 @@ MOD=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 
 # A sanitizer build of the module needs the ASan/UBSan runtimes preloaded
 # into the (unsanitized) programs that load it.
-PRELOAD=
-if ldd "$MOD" | grep -q libasan; then
-  PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
-fi
+PRELOAD=$(sanitizer_preload "$MOD")
 pre() { LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 "$@"; }
 p11() { pre pkcs11-tool --module "$MOD" "$@"; }
 p11u() { p11 --login --pin "$ARCA_PIN" "$@"; }

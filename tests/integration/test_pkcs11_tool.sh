@@ -29,10 +29,7 @@ MOD=$ARCA_BUILD_DIR/pkcs11/libarca-pkcs11.so
 # A sanitizer build of the module (-DARCA_SANITIZE=ON) needs the ASan and
 # UBSan runtimes preloaded into the programs that load it (pkcs11-tool is
 # not sanitized; its own leaks are not ours, our helper's are checked).
-PRELOAD=
-if ldd "$MOD" | grep -q libasan; then
-  PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
-fi
+PRELOAD=$(sanitizer_preload "$MOD")
 pkcs11-tool() { LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 command pkcs11-tool "$@"; }
 p11() { pkcs11-tool --module "$MOD" "$@"; }
 p11u() { p11 --login --pin "$ARCA_PIN" "$@"; }

@@ -14,7 +14,7 @@ export OPENSSL_MODULES=$PROV_DIR
 # only with the ASan runtime preloaded (leak checks are openssl's, not ours).
 # Only the programs that load arca.so get it (not swtpm, its proxy or
 # kms-client: a preloaded runtime in those made the tpm-mode run hang).
-asan_rt=$(ldd "$PROV_DIR/arca.so" | awk '/libasan/ {print $3}')
+asan_rt=$(sanitizer_preload "$PROV_DIR/arca.so")
 with_rt() {
   if [ -n "$asan_rt" ]; then
     LD_PRELOAD=$asan_rt ASAN_OPTIONS=detect_leaks=0:verify_asan_link_order=0 "$@"
