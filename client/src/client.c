@@ -733,6 +733,12 @@ static arca_status call(arca_client *c, const arca_lp_request *req, extract_fn e
     if (st == ARCA_OK && extract != NULL) st = extract(c, &resp, ctx);
     if (st == ARCA_OK && req->op == ARCA_LP_LOGIN) remember_login(c, req);
     if (st == ARCA_OK && req->op == ARCA_LP_LOGOUT) forget_login(c);
+    if (st == ARCA_OK && req->op == ARCA_LP_SET_PIN && c->logged_in) {
+        /* The PIN changed: a re-login after a reconnect presents the new one
+         * (pin2: <= ARCA_LP_PIN_MAX, checked by the encoder). */
+        arca_wipe(c->login_pin, sizeof(c->login_pin));
+        if (req->pin2.len) memcpy(c->login_pin, req->pin2.data, req->pin2.len);
+    }
     if (st == ARCA_OK && req->op == ARCA_LP_SELECT_PARTITION) {
         memset(c->select_partition, 0, sizeof(c->select_partition));
         memcpy(c->select_partition, req->partition.data, req->partition.len); /* <= ARCA_LP_NAME_MAX: encoded */
@@ -870,6 +876,17 @@ arca_status arca_client_init_user_pin(arca_client *c, const char *new_pin)
 {
     arca_lp_request *r = new_request(ARCA_LP_INIT_USER_PIN);
     if (r) r->pin = text(new_pin);
+    return run(c, r, NULL, NULL);
+}
+
+arca_status arca_client_set_pin(arca_client *c, const char *old_pin, const char *new_pin)
+{
+    ARCA_ENSURE(old_pin != NULL && new_pin != NULL, ARCA_ERR_ARGS);
+    arca_lp_request *r = new_request(ARCA_LP_SET_PIN);
+    if (r) {
+        r->pin = text(old_pin);
+        r->pin2 = text(new_pin);
+    }
     return run(c, r, NULL, NULL);
 }
 

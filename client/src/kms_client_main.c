@@ -68,6 +68,9 @@ static const struct cmdhelp {
     {"init", NULL, "init --client-ca CA.pem   (admin PIN from ARCA_ADMIN_PIN; your certificate's CN becomes the first admin)"},
     {"partition", "create", "partition create NAME   (ARCA_ADMIN_PIN, ARCA_SO_PIN, ARCA_PIN or --pin-file)"},
     {"partition", "list", "partition list"},
+    {"pin", "change",
+     "pin change [--so] -p PARTITION   (user PIN: old from ARCA_PIN or --pin-file; --so: the SO PIN, old from "
+     "ARCA_SO_PIN; new from ARCA_NEW_PIN)"},
     {"client", "add",
      "client add NAME --roles admin,officer,auditor,user --partitions p1,p2|*   (ARCA_ADMIN_PIN; replaces an "
      "existing NAME)"},
@@ -148,7 +151,7 @@ typedef struct opts {
     const char *type, *bits, *curve, *label, *id, *value_hex, *value_file, *pkcs8_file, *cls, *out, *in, *sig,
         *mech, *peer_pub, *salt_hex, *info_hex, *len, *client_ca, *roles, *partitions, *nonce, *from, *max, *cn,
         *chain, *reason, *message, *wrapping_key, *identities;
-    int extractable, not_sensitive, pre_active, session, no_sign, no_encrypt, no_wrap, derive, no_derive, json, help;
+    int extractable, not_sensitive, pre_active, session, no_sign, no_encrypt, no_wrap, derive, no_derive, json, help, so;
     const char *pos[8];
     int num_pos;
 } opts;
@@ -179,7 +182,7 @@ static const optdef optdefs[] = {
     OF("--session", session),
     OF("--no-sign", no_sign),       OF("--no-encrypt", no_encrypt), OF("--no-wrap", no_wrap),
     OF("--derive", derive),         OF("--no-derive", no_derive), OF("--json", json),
-    OF("--help", help),             OF("-h", help),
+    OF("--help", help),             OF("-h", help),              OF("--so", so),
 };
 
 static int usage(const char *why)
@@ -650,6 +653,24 @@ static int cmd_partition(const opts *o)
         return 0;
     }
     return usage(NULL);
+}
+
+/* pin change: log in as the partition's user (or SO with --so) with the
+ * old PIN, then change it (SET_PIN). */
+static int cmd_pin(const opts *o)
+{
+    if (o->num_pos != 2 || strcmp(o->pos[1], "change") != 0) return usage(NULL);
+    if (o->partition == NULL) return usage("pin change needs -p PARTITION");
+    const char *old = o->so ? getenv("ARCA_SO_PIN") : user_pin(o);
+    const char *new_pin = getenv("ARCA_NEW_PIN");
+    if (old == NULL)
+        return usage(o->so ? "pin change --so needs the SO PIN in ARCA_SO_PIN"
+                           : "pin change needs the user PIN: set ARCA_PIN or use --pin-file FILE");
+    if (new_pin == NULL) return usage("pin change needs the new PIN in ARCA_NEW_PIN");
+    CHECK(arca_client_login(g_client, o->partition, o->so ? ARCA_CLIENT_ROLE_SO : ARCA_CLIENT_ROLE_USER, old));
+    CHECK(arca_client_set_pin(g_client, old, new_pin));
+    printf("%s PIN of partition %s changed\n", o->so ? "SO" : "user", o->partition);
+    return 0;
 }
 
 /* ---- client identities ---- */
@@ -1977,6 +1998,7 @@ static int run(const opts *o)
     const char *cmd = o->pos[0];
     if (strcmp(cmd, "init") == 0) return cmd_init(o);
     if (strcmp(cmd, "partition") == 0) return cmd_partition(o);
+    if (strcmp(cmd, "pin") == 0) return cmd_pin(o);
     if (strcmp(cmd, "client") == 0) return cmd_client(o);
     if (strcmp(cmd, "key") == 0) return cmd_key(o);
     if (strcmp(cmd, "sign") == 0) return cmd_sign_verify(o, true);
@@ -1997,7 +2019,8 @@ static int run(const opts *o)
 
 static const char *const commands[] = {"init",   "partition", "client", "key",    "sign",  "verify",
                                        "encrypt", "decrypt",  "wrap",   "unwrap", "derive", "random",
-                                       "audit",  "status",    "attest", "whoami", "tls",   NULL};
+                                       "audit",  "status",    "attest", "whoami", "tls",   "pin",
+                                       NULL};
 
 /* The client configuration: --config FILE, else $ARCA_CLIENT_CONF;
  * --socket overrides its address. Returns an exit code, 0 when loaded. */

@@ -82,6 +82,7 @@ static const op_desc ops[ARCA_LP_OP_MAX + 1] = {
     [ARCA_LP_ACTIVATE] = {"ACTIVATE", ARCA_LP_SHAPE_EMPTY, {F_ID}},
     [ARCA_LP_REVOKE] = {"REVOKE", ARCA_LP_SHAPE_EMPTY, {F_ID, F_VALUE, F_MESSAGE}},
     [ARCA_LP_SELECT_PARTITION] = {"SELECT_PARTITION", ARCA_LP_SHAPE_EMPTY, {F_PARTITION}},
+    [ARCA_LP_SET_PIN] = {"SET_PIN", ARCA_LP_SHAPE_EMPTY, {F_PIN, F_PIN2}},
 };
 
 static const op_desc *op_lookup(uint16_t op)

@@ -144,6 +144,10 @@ arca_status kms_object_attr_value(const kms_object *o, uint32_t type, arca_build
     case CKA_PUBLIC_KEY_INFO:
         ARCA_ENSURE(cls != CKO_SECRET_KEY, ARCA_ERR_ATTRIBUTE_TYPE);
         return arca_key_public_info(o->key, out);
+    case CKA_VALUE_LEN:
+        /* Derived from the key (bytes), not read from the stored list. */
+        ARCA_ENSURE(cls == CKO_SECRET_KEY, ARCA_ERR_ATTRIBUTE_TYPE);
+        return arca_builder_add_u32(out, (uint32_t)(arca_key_bits(o->key) / 8));
     case CKA_MODULUS:
         ARCA_ENSURE(cls != CKO_SECRET_KEY, ARCA_ERR_ATTRIBUTE_TYPE);
         return arca_key_rsa_modulus(o->key, out);

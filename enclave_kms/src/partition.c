@@ -577,6 +577,57 @@ out:
     return st;
 }
 
+arca_status arca_kms_set_pin(arca_kms *kms, arca_kms_session *sess, const char *old_pin, const char *new_pin)
+{
+    arca_status st, outcome;
+    kms_partition *p;
+    kms_pin *rec;
+    kms_pin saved = {0};
+    arca_audit_event ev;
+    ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role != ARCA_ROLE_NONE, ARCA_ERR_NOT_LOGGED_IN);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_USER || sess->role == ARCA_ROLE_SO, ARCA_ERR_PERMISSION);
+    ARCA_GUARD(kms_pin_check_len(old_pin));
+    ARCA_GUARD(kms_pin_check_len(new_pin));
+    /* Serialised with logins: the old PIN is one more guess against the
+     * same failure counter. */
+    pthread_mutex_lock(&kms->state_mu);
+    p = partition_by_id(kms, sess->partition_id);
+    ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
+    rec = sess->role == ARCA_ROLE_SO ? &p->so_pin : &p->user_pin;
+    if (rec->failures >= ARCA_PIN_MAX_FAILURES) {
+        st = ARCA_ERR_PIN_LOCKED;
+        (void)kms_audit_use(kms, sess, ARCA_AUDIT_PIN_CHANGE, st, NULL, "locked");
+        goto out;
+    }
+    saved = *rec;
+    outcome = kms_pin_verify(rec, old_pin);
+    if (outcome == ARCA_ERR_PIN_INCORRECT) {
+        kms_audit_event_init(&ev, sess, ARCA_AUDIT_PIN_CHANGE, outcome, NULL, "old pin incorrect");
+        rec->failures++;
+        st = persist_pin_state(kms, sess, p, NULL, &ev);
+        if (st != ARCA_OK) {
+            *rec = saved;
+            goto out;
+        }
+        ARCA_WARN("keystore: pin change refused for %s of partition %s (%u consecutive failures)",
+                  kms_role_name(sess->role), p->name, rec->failures);
+        st = outcome;
+        goto out;
+    }
+    ARCA_GUARD_OUT(outcome);
+    /* A new record: fresh salt, failure count 0. */
+    ARCA_GUARD_OUT(kms_pin_set(rec, kms->pin_cost, new_pin));
+    kms_audit_event_init(&ev, sess, ARCA_AUDIT_PIN_CHANGE, ARCA_OK, NULL,
+                         sess->role == ARCA_ROLE_SO ? "so pin changed" : "user pin changed");
+    st = persist_pin_state(kms, sess, p, NULL, &ev);
+    if (st != ARCA_OK) *rec = saved;
+out:
+    arca_wipe(&saved, sizeof(saved));
+    pthread_mutex_unlock(&kms->state_mu);
+    return st;
+}
+
 arca_status arca_kms_session_new(arca_kms *kms, arca_kms_session **out)
 {
     ARCA_ENSURE(kms != NULL && out != NULL, ARCA_ERR_ARGS);

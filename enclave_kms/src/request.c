@@ -128,6 +128,19 @@ out:
     return st;
 }
 
+static arca_status do_set_pin(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r)
+{
+    arca_secret old_pin = {0}, new_pin = {0};
+    arca_status st;
+    ARCA_GUARD_OUT(pin_copy(&r->pin, &old_pin));
+    ARCA_GUARD_OUT(pin_copy(&r->pin2, &new_pin));
+    st = arca_kms_set_pin(ctx->kms, sess, (const char *)old_pin.data, (const char *)new_pin.data);
+out:
+    arca_secret_free(&old_pin);
+    arca_secret_free(&new_pin);
+    return st;
+}
+
 static arca_status do_single_pin(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r)
 {
     arca_secret pin = {0};
@@ -273,6 +286,8 @@ static arca_status run(const arca_request_ctx *ctx, arca_kms_session *sess, cons
         return do_single_pin(ctx, sess, r);
     case ARCA_LP_LOGIN:
         return do_login(ctx, sess, r);
+    case ARCA_LP_SET_PIN:
+        return do_set_pin(ctx, sess, r);
     case ARCA_LP_LOGOUT:
         return arca_kms_logout(kms, sess);
     case ARCA_LP_PARTITION_CREATE:

@@ -252,6 +252,13 @@ ARCA_MUST_CHECK arca_status arca_client_partition_create(arca_client *c, const c
 ARCA_MUST_CHECK arca_status arca_client_partition_list(arca_client *c, char ***out_names, size_t *out_num);
 void arca_client_strings_free(char **strings, size_t num);
 ARCA_MUST_CHECK arca_status arca_client_init_user_pin(arca_client *c, const char *new_pin);
+/* Change the PIN of the logged-in USER (user PIN) or SO (SO PIN) by
+ * presenting the old one (SET_PIN). Errors as the enclave answers:
+ * ARCA_ERR_PIN_INCORRECT (counted as a failure), ARCA_ERR_PIN_LOCKED,
+ * ARCA_ERR_PIN_INVALID, ARCA_ERR_NOT_LOGGED_IN, ARCA_ERR_PERMISSION (admin).
+ * Not idempotent: never sent again after a broken connection. On success
+ * the PIN remembered for re-login after a reconnect becomes new_pin. */
+ARCA_MUST_CHECK arca_status arca_client_set_pin(arca_client *c, const char *old_pin, const char *new_pin);
 
 /* Register or replace an identity (certificate CN): roles is a mask of
  * ARCA_CLIENT_IDENTITY_ROLE_*, partitions "*" or comma-separated names. */

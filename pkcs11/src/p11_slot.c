@@ -285,31 +285,78 @@ out:
     return rv;
 }
 
-/* The appliance has no operation that changes a PIN from the PIN itself:
- * the user PIN is set by the partition's SO (C_InitPIN), the SO PIN by
- * the administrator. C_SetPIN checks the session, both PINs' lengths and
- * the old PIN (CKR_PIN_INCORRECT / CKR_PIN_LOCKED as the enclave says),
- * then answers CKR_TOKEN_WRITE_PROTECTED: the PIN is unchanged
- * (docs/pkcs11.md). */
+/* C_SetPIN changes the PIN by presenting the old one (SET_PIN): in the
+ * "R/W User Functions" state the user PIN, in "R/W SO Functions" the SO
+ * PIN, both on the session's own connection; in "R/W Public Session" the
+ * user PIN (as PKCS#11 says), on a fresh connection that logs in as the
+ * user with the old PIN first. Read-only sessions: CKR_SESSION_READ_ONLY.
+ * New PIN length outside 4..128: CKR_PIN_LEN_RANGE; old PIN wrong (or of a
+ * length no PIN has): CKR_PIN_INCORRECT, counted; CKR_PIN_LOCKED. After a
+ * change of the logged-in role's PIN the module logs later sessions in
+ * with the new PIN (docs/pkcs11.md). */
 CK_RV C_SetPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pOldPin, CK_ULONG ulOldLen, CK_UTF8CHAR_PTR pNewPin,
                CK_ULONG ulNewLen)
 {
     arca_p11_session *s;
-    arca_secret np = {0};
+    arca_secret op = {0}, np = {0};
+    arca_client *fresh = NULL;
+    arca_status st;
     CK_RV rv = arca_p11_session_get(hSession, &s);
     if (rv != CKR_OK) return rv;
     CK_SLOT_ID slot = s->slot;
-    bool rw = arca_p11_session_rw(s);
-    int role = arca_p11_session_state(s) == CKS_RW_SO_FUNCTIONS ? ARCA_CLIENT_ROLE_SO : ARCA_CLIENT_ROLE_USER;
-    arca_p11_session_put(s);
-    if (!rw) return CKR_SESSION_READ_ONLY;
-    if (pOldPin == NULL || pNewPin == NULL) return CKR_ARGUMENTS_BAD;
+    CK_STATE state = arca_p11_session_state(s);
+    int role = state == CKS_RW_SO_FUNCTIONS ? ARCA_CLIENT_ROLE_SO : ARCA_CLIENT_ROLE_USER;
+    if (!arca_p11_session_rw(s)) {
+        rv = CKR_SESSION_READ_ONLY;
+        goto out;
+    }
+    if (pOldPin == NULL || pNewPin == NULL) {
+        rv = CKR_ARGUMENTS_BAD;
+        goto out;
+    }
     rv = arca_p11_pin_copy(pNewPin, ulNewLen, CKR_PIN_LEN_RANGE, &np);
+    if (rv != CKR_OK) goto out;
+    rv = arca_p11_pin_copy(pOldPin, ulOldLen, CKR_PIN_INCORRECT, &op);
+    if (rv != CKR_OK) goto out;
+    if (state == CKS_RW_PUBLIC_SESSION) {
+        char part[ARCA_LP_NAME_MAX + 1];
+        arca_p11_lock();
+        snprintf(part, sizeof(part), "%s", arca_p11_g.slots[slot].name);
+        arca_p11_unlock();
+        rv = arca_p11_connect(&fresh);
+        if (rv != CKR_OK) goto out;
+        st = arca_client_login(fresh, part, ARCA_CLIENT_ROLE_USER, (const char *)op.data);
+        if (st == ARCA_OK) st = arca_client_set_pin(fresh, (const char *)op.data, (const char *)np.data);
+        rv = arca_p11_rv_from_status(st);
+    } else {
+        st = arca_client_set_pin(s->client, (const char *)op.data, (const char *)np.data);
+        rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
+    }
+    /* The lengths were checked here: ARCA_ERR_PIN_INVALID would be the
+     * enclave refusing the new PIN's content. */
+    if (st == ARCA_ERR_PIN_INVALID) rv = CKR_PIN_INVALID;
+    arca_p11_lock();
+    arca_p11_slot *sl = &arca_p11_g.slots[slot];
+    bool *locked = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_locked : &sl->user_pin_locked;
+    bool *low = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_low : &sl->user_pin_low;
+    if (st == ARCA_OK || st == ARCA_ERR_PIN_INCORRECT || st == ARCA_ERR_PIN_LOCKED) {
+        *locked = st == ARCA_ERR_PIN_LOCKED;
+        *low = st == ARCA_ERR_PIN_INCORRECT;
+    }
+    CK_USER_TYPE who = role == ARCA_CLIENT_ROLE_SO ? CKU_SO : CKU_USER;
+    if (st == ARCA_OK && sl->login == who) {
+        /* Later sessions of the token log in with the new PIN. */
+        arca_secret_free(&sl->pin);
+        sl->pin = np; /* moved */
+        memset(&np, 0, sizeof(np));
+    }
+    arca_p11_unlock();
+out:
+    arca_client_close(fresh);
+    arca_secret_free(&op);
     arca_secret_free(&np);
-    if (rv != CKR_OK) return rv;
-    rv = verify_pin(slot, role, pOldPin, ulOldLen);
-    if (rv != CKR_OK) return rv;
-    return CKR_TOKEN_WRITE_PROTECTED;
+    arca_p11_session_put(s);
+    return rv;
 }
 
 CK_RV C_WaitForSlotEvent(CK_FLAGS flags, CK_SLOT_ID_PTR pSlot, CK_VOID_PTR pReserved)

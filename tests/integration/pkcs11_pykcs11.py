@@ -122,6 +122,11 @@ ok("Ed25519 generate (session objects), EdDSA sign/verify")
 aes_t = [(CKA_CLASS, CKO_SECRET_KEY), (CKA_KEY_TYPE, CKK_AES), (CKA_VALUE_LEN, 32), (CKA_TOKEN, True),
          (CKA_ENCRYPT, True), (CKA_DECRYPT, True), (CKA_WRAP, True), (CKA_UNWRAP, True), (CKA_LABEL, "py-kek")]
 kek = s.generateKey(aes_t, mecha=Mechanism(CKM_AES_KEY_GEN, None))
+# CKA_VALUE_LEN of a secret key is readable (derived from the key).
+vlen = s.getAttributeValue(kek, [CKA_VALUE_LEN])[0]
+if vlen != 32:
+    fail("AES-256 key: CKA_VALUE_LEN %r, expected 32" % (vlen,))
+ok("AES-256 key: CKA_VALUE_LEN 32")
 iv = bytes(range(12))
 plain = b"attack at dawn, " * 5
 gcm = AES_GCM_Mechanism(iv, b"header", 128)

@@ -237,14 +237,23 @@ static int semantics(void)
     CHECK(f->C_GetAttributeValue(rw, cp, &e2, 1), CKR_OBJECT_HANDLE_INVALID);
     CHECK(count_label(s3, "ec-copy"), 0);
 
-    /* C_SetPIN: checked, then refused (the appliance has no PIN change). */
+    /* C_SetPIN (user logged in): changes the user PIN in the appliance. */
     CHECK(f->C_SetPIN(ro, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-1", 9),
           CKR_SESSION_READ_ONLY);
+    CHECK(f->C_SetPIN(rw, NULL, 0, (CK_UTF8CHAR_PTR) "new-pin-1", 9), CKR_ARGUMENTS_BAD);
     CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "wrong-pin-2", 11, (CK_UTF8CHAR_PTR) "new-pin-1", 9), CKR_PIN_INCORRECT);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "abc", 3, (CK_UTF8CHAR_PTR) "new-pin-1", 9), CKR_PIN_INCORRECT);
     CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "abc", 3), CKR_PIN_LEN_RANGE);
-    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-1", 9),
-          CKR_TOKEN_WRITE_PROTECTED);
-    CHECK(login(s3, CKU_USER, pin), CKR_USER_ALREADY_LOGGED_IN); /* still the same PIN and login */
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-1", 9), CKR_OK);
+    CHECK(login(s3, CKU_USER, "new-pin-1"), CKR_USER_ALREADY_LOGGED_IN); /* the login stays */
+    /* A session opened now joins the login with the new PIN. */
+    CHECK(f->C_OpenSession(slot[0], CKF_SERIAL_SESSION, NULL, NULL, &s4), CKR_OK);
+    EXPECT(state_of(s4) == CKS_RO_USER_FUNCTIONS);
+    CHECK(count_label(s4, "tok-obj2"), 1);
+    CHECK(f->C_CloseSession(s4), CKR_OK);
+    /* The old PIN is no longer the PIN; back to the test's PIN. */
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-2", 9), CKR_PIN_INCORRECT);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "new-pin-1", 9, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
 
     /* Logout: every session of the token. */
     CHECK(f->C_Logout(s3), CKR_OK);
@@ -253,6 +262,17 @@ static int semantics(void)
     CHECK(count_label(rw, "tok-obj2"), 0);
     CHECK(f->C_Logout(rw), CKR_USER_NOT_LOGGED_IN);
     CHECK(f->C_GetAttributeValue(rw, ht, &g[3], 1), CKR_OBJECT_HANDLE_INVALID);
+
+    /* C_SetPIN in "R/W Public Session" changes the user PIN (PKCS#11). */
+    CHECK(f->C_SetPIN(ro, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-3", 9),
+          CKR_SESSION_READ_ONLY);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "wrong-pin-3", 11, (CK_UTF8CHAR_PTR) "new-pin-3", 9), CKR_PIN_INCORRECT);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin), (CK_UTF8CHAR_PTR) "new-pin-3", 9), CKR_OK);
+    EXPECT(state_of(rw) == CKS_RW_PUBLIC_SESSION);
+    CHECK(login(rw, CKU_USER, pin), CKR_PIN_INCORRECT);
+    CHECK(login(rw, CKU_USER, "new-pin-3"), CKR_OK);
+    CHECK(f->C_Logout(rw), CKR_OK);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "new-pin-3", 9, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
 
     /* SO: only without read-only sessions; then no read-only session opens. */
     CHECK(f->C_CloseSession(ro), CKR_OK);
@@ -271,6 +291,14 @@ static int semantics(void)
     CHECK(f->C_Logout(rw), CKR_OK);
     CHECK(login(rw, CKU_SO, so_pin), CKR_OK);
     CHECK(f->C_InitPIN(rw, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK); /* back to the test's PIN */
+    /* C_SetPIN as SO: the SO PIN. */
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "wrong-so-pin", 12, (CK_UTF8CHAR_PTR) "so-pin-new", 10),
+          CKR_PIN_INCORRECT);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), (CK_UTF8CHAR_PTR) "so-pin-new", 10), CKR_OK);
+    CHECK(f->C_Logout(rw), CKR_OK);
+    CHECK(login(rw, CKU_SO, so_pin), CKR_PIN_INCORRECT);
+    CHECK(login(rw, CKU_SO, "so-pin-new"), CKR_OK);
+    CHECK(f->C_SetPIN(rw, (CK_UTF8CHAR_PTR) "so-pin-new", 10, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin)), CKR_OK);
     CHECK(f->C_Logout(rw), CKR_OK);
 
     /* The last session of the token ends the login; C_CloseAllSessions. */

@@ -48,7 +48,7 @@ pass "audit show lists the records in order (text, --from/--max, --json)"
 # the chain head, which arcad checks at start).
 k=$(printf '%016x' 3)
 arcad_stop
-"$BIN_STORETOOL" "$STATE/store" list audit | grep -q "^$k " || fail "no audit record $k in the store"
+grep -q "^$k " <<<"$("$BIN_STORETOOL" "$STATE/store" list audit)" || fail "no audit record $k in the store"
 "$BIN_STORETOOL" "$STATE/store" flip audit "$k" 12
 arcad_start
 

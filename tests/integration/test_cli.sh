@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
 # kms-client's surface: every command's --help, data through stdin and
 # stdout, key lifecycle (activate / revoke) with the exact refusals, key
-# export, and whoami (text and JSON).
+# export, whoami (text and JSON) and pin change (user and SO PIN).
 . "$(dirname "$0")/lib.sh"
 
 # 1. --help for every command and subcommand: exit 0, the synopsis on stdout,
 # no configuration needed.
-helps=("init" "partition create" "partition list" "client add" "client remove" "client list"
+helps=("init" "partition create" "partition list" "pin change" "client add" "client remove" "client list"
        "key generate" "key create" "key import" "key list" "key show" "key value" "key public"
        "key destroy" "key rotate" "key activate" "key revoke" "key export" "key permit"
        "sign" "verify" "encrypt" "decrypt" "wrap" "unwrap" "derive" "random"
@@ -123,3 +123,25 @@ import json, sys
 d = json.load(sys.stdin)
 assert d["identity"] == "arca-admin" and d["login"] is None and d["partition"] is None, d' || fail "whoami --json (admin)"
 pass "whoami (text, --json parsed by python3)"
+
+# 6. pin change: the user PIN (old from ARCA_PIN), then the SO PIN (--so, old
+# from ARCA_SO_PIN); the new PIN from ARCA_NEW_PIN. Old PINs stop working.
+set +e
+out=$(kcp pin change 2>&1); rc=$?
+set -e
+[ $rc -eq 2 ] || fail "pin change without ARCA_NEW_PIN: exit $rc, expected 2: $out"
+out=$(ARCA_NEW_PIN=user-pin-5678 kcp pin change) || fail "pin change"
+[ "$out" = "user PIN of partition p1 changed" ] || fail "pin change printed: $out"
+ARCA_PIN=user-pin-5678 kcp key list >/dev/null || fail "key list with the new user PIN"
+expect_error ARCA_ERR_PIN_INCORRECT kcp key list
+ARCA_NEW_PIN=user-pin-9999 expect_error ARCA_ERR_PIN_INCORRECT kcp pin change
+user_pin=$ARCA_PIN so_pin=$ARCA_SO_PIN
+ARCA_PIN=user-pin-5678 ARCA_NEW_PIN="$user_pin" kcp pin change >/dev/null || fail "pin change back"
+kcp key list >/dev/null || fail "key list with the user PIN changed back"
+out=$(ARCA_NEW_PIN=so-pin-5678 kcp pin change --so) || fail "pin change --so"
+[ "$out" = "SO PIN of partition p1 changed" ] || fail "pin change --so printed: $out"
+ARCA_NEW_PIN=so-pin-9999 expect_error ARCA_ERR_PIN_INCORRECT kcp pin change --so
+ARCA_SO_PIN=so-pin-5678 ARCA_NEW_PIN="$so_pin" kcp pin change --so >/dev/null || fail "pin change --so back"
+ARCA_NEW_PIN=so-pin-9999 kcp pin change --so >/dev/null || fail "pin change --so with the SO PIN changed back"
+ARCA_SO_PIN=so-pin-9999 ARCA_NEW_PIN="$so_pin" kcp pin change --so >/dev/null || fail "pin change --so back again"
+pass "pin change: user and SO PIN; the old PIN is refused (ARCA_ERR_PIN_INCORRECT)"

@@ -30,7 +30,7 @@ sed -n '/-----BEGIN CERTIFICATE-----/,/-----END CERTIFICATE-----/p' "$T/s_client
   awk '/-----BEGIN/{n++} n==1' >"$T/server.pem"
 openssl x509 -in "$T/server.pem" -noout 2>/dev/null || fail "no server certificate from s_client: $(cat "$T/s_client.out")"
 grep -q "^New, TLSv1.3, Cipher is " "$T/s_client.out" || fail "s_client did not negotiate TLS 1.3: $(grep "^New," "$T/s_client.out")"
-openssl x509 -in "$T/server.pem" -noout -text | grep -q "2.23.133.5.4.9" ||
+grep -q "2.23.133.5.4.9" <<<"$(openssl x509 -in "$T/server.pem" -noout -text)" ||
   fail "the server certificate has no RA-TLS evidence extension (2.23.133.5.4.9)"
 openssl verify -CAfile "$T/server.pem" -purpose sslserver "$T/server.pem" >/dev/null ||
   fail "the server certificate is not a self-signed TLS server certificate"

@@ -16,7 +16,7 @@
 #    like an application): the exact CK_RV of the session, login (user, SO,
 #    per-token login state), object (create / copy / destroy / get / set,
 #    the C_GetAttributeValue length rules), find, C_InitToken, C_InitPIN and
-#    C_SetPIN rules against the appliance;
+#    C_SetPIN (a real PIN change: user, SO, public session) against the appliance;
 #  - four threads (application mutexes) find and read while objects are
 #    created and destroyed: no error, the new objects are seen;
 #  - the appliance going away under an open session: CKR_DEVICE_ERROR, the
@@ -63,6 +63,23 @@ p11 --login --pin wrong-pin-0 -O >"$T/badpin.out" 2>&1 || rc=$?
 [ $rc -ne 0 ] || fail "login with a wrong PIN succeeded"
 grep -q "CKR_PIN_INCORRECT" "$T/badpin.out" || { cat "$T/badpin.out"; fail "wrong PIN: expected CKR_PIN_INCORRECT"; }
 pass "wrong PIN: CKR_PIN_INCORRECT"
+
+# C_SetPIN through pkcs11-tool: the new PIN logs in, the old one is refused;
+# then back to the test's PIN.
+p11 --change-pin --pin "$ARCA_PIN" --new-pin "changed-pin-1" >"$T/chpin.out" 2>&1 ||
+  { cat "$T/chpin.out"; fail "pkcs11-tool --change-pin"; }
+p11 --login --pin "changed-pin-1" -O >"$T/newpin.out" 2>&1 || { cat "$T/newpin.out"; fail "login with the new PIN"; }
+rc=0
+p11 --login --pin "$ARCA_PIN" -O >"$T/oldpin.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "login with the old PIN succeeded after --change-pin"
+grep -q "CKR_PIN_INCORRECT" "$T/oldpin.out" || { cat "$T/oldpin.out"; fail "old PIN: expected CKR_PIN_INCORRECT"; }
+rc=0
+p11 --change-pin --pin "wrong-pin-9" --new-pin "changed-pin-2" >"$T/chpin-bad.out" 2>&1 || rc=$?
+[ $rc -ne 0 ] || fail "--change-pin with a wrong old PIN succeeded"
+grep -q "CKR_PIN_INCORRECT" "$T/chpin-bad.out" || { cat "$T/chpin-bad.out"; fail "--change-pin wrong old PIN: expected CKR_PIN_INCORRECT"; }
+p11 --change-pin --pin "changed-pin-1" --new-pin "$ARCA_PIN" >"$T/chpin2.out" 2>&1 ||
+  { cat "$T/chpin2.out"; fail "pkcs11-tool --change-pin back"; }
+pass "pkcs11-tool --change-pin: new PIN logs in, old PIN CKR_PIN_INCORRECT"
 
 p11u -O >"$T/objs0.out" 2>&1 || { cat "$T/objs0.out"; fail "-O on the empty token"; }
 grep -q "Object" "$T/objs0.out" && { cat "$T/objs0.out"; fail "-O: objects on a fresh token"; }

@@ -569,6 +569,7 @@ typedef struct server {
     uint16_t ops[MAX_OPS]; /* read only after server_stop */
     size_t num_ops;
     size_t num_logins;          /* successful LOGINs, all connections */
+    char pin[ARCA_LP_PIN_MAX + 1]; /* after SET_PIN: the PIN LOGIN takes instead of "good-pin" */
     uint32_t last_value;        /* REVOKE: reason */
     char last_text[300];        /* REVOKE message, TLS_CSR CN */
     pthread_t conn_th[MAX_CONNS];
@@ -611,8 +612,29 @@ static void send_kmip(SSL *ssl, arca_builder *b)
 static void answer_lp(server *sv, SSL *ssl, conn_state *cs, const arca_lp_request *req, arca_builder *lp)
 {
     switch (req->op) {
+    case ARCA_LP_SET_PIN: {
+        pthread_mutex_lock(&sv->mu);
+        const char *cur = sv->pin[0] ? sv->pin : "good-pin";
+        bool ok = req->pin.len == strlen(cur) && memcmp(req->pin.data, cur, req->pin.len) == 0;
+        if (cs->role == 0) {
+            must(arca_lp_response_error(lp, ARCA_ERR_NOT_LOGGED_IN, "not logged in"));
+        } else if (!ok) {
+            must(arca_lp_response_error(lp, ARCA_ERR_PIN_INCORRECT, "PIN incorrect"));
+        } else {
+            assert_true(req->pin2.len <= ARCA_LP_PIN_MAX);
+            memset(sv->pin, 0, sizeof sv->pin);
+            memcpy(sv->pin, req->pin2.data, req->pin2.len);
+            must(arca_lp_response_begin(lp));
+        }
+        pthread_mutex_unlock(&sv->mu);
+        break;
+    }
     case ARCA_LP_LOGIN:
-        if (req->pin.len == 8 && memcmp(req->pin.data, "good-pin", 8) == 0) {
+        pthread_mutex_lock(&sv->mu);
+        const char *want_pin = sv->pin[0] ? sv->pin : "good-pin";
+        bool pin_ok = req->pin.len == strlen(want_pin) && memcmp(req->pin.data, want_pin, req->pin.len) == 0;
+        pthread_mutex_unlock(&sv->mu);
+        if (pin_ok) {
             must(arca_lp_response_begin(lp));
             cs->role = req->role;
             memset(cs->partition, 0, sizeof cs->partition);
@@ -1166,6 +1188,43 @@ static void test_reconnect_and_retry(void **state)
     free(sv);
 }
 
+/* SET_PIN: statuses come through; after success a reconnect re-logs in
+ * with the new PIN; it is never resent after a broken connection. */
+static void test_set_pin(void **state)
+{
+    (void)state;
+    server *sv = server_start(SRV_NORMAL);
+    arca_client *c = open_ok(sv);
+    char *text = NULL;
+    assert_int_equal(arca_client_set_pin(c, "good-pin", "new-pin-1"), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_client_set_pin(c, NULL, "new-pin-1"), ARCA_ERR_ARGS);
+    assert_int_equal(arca_client_login(c, "p1", ARCA_CLIENT_ROLE_USER, "good-pin"), ARCA_OK);
+    assert_int_equal(arca_client_set_pin(c, "bad-pin", "new-pin-1"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_client_set_pin(c, "good-pin", "new-pin-1"), ARCA_OK);
+    /* The connection breaks: the re-login presents the new PIN. */
+    atomic_store(&sv->drop_next, 1);
+    assert_int_equal(arca_client_status(c, &text), ARCA_OK);
+    assert_string_equal(text, "connections: 2\n");
+    free(text);
+    /* Not idempotent: not resent. */
+    atomic_store(&sv->drop_next, 1);
+    assert_int_equal(arca_client_set_pin(c, "new-pin-1", "new-pin-2"), ARCA_ERR_CHANNEL);
+    assert_int_equal(arca_client_status(c, &text), ARCA_OK); /* reconnects, logs in with new-pin-1 */
+    free(text);
+    arca_client_close(c);
+    server_stop(sv);
+    static const uint16_t want_ops[] = {
+        ARCA_LP_SET_PIN, ARCA_LP_LOGIN, ARCA_LP_SET_PIN, ARCA_LP_SET_PIN,
+        ARCA_LP_STATUS /* dropped */, ARCA_LP_LOGIN, ARCA_LP_STATUS,
+        ARCA_LP_SET_PIN /* dropped, not resent */, ARCA_LP_LOGIN, ARCA_LP_STATUS,
+    };
+    assert_int_equal(sv->num_ops, sizeof want_ops / sizeof want_ops[0]);
+    for (size_t i = 0; i < sv->num_ops; i++) assert_int_equal(sv->ops[i], want_ops[i]);
+    assert_int_equal(sv->num_logins, 3);
+    assert_string_equal(sv->pin, "new-pin-1");
+    free(sv);
+}
+
 /* TLS 1.3: the client finishes its handshake before the server judges its
  * certificate, so a refusal arrives as an alert on the first call. */
 static void test_client_cert_refused(void **state)
@@ -1578,6 +1637,7 @@ int main(void)
         cmocka_unit_test(test_attest),
         cmocka_unit_test(test_bad_responses),
         cmocka_unit_test(test_reconnect_and_retry),
+        cmocka_unit_test(test_set_pin),
         cmocka_unit_test(test_client_cert_refused),
         cmocka_unit_test(test_timeout),
         cmocka_unit_test(test_threads),

@@ -2213,11 +2213,149 @@ static void test_whoami_lifecycle_dispatch(void **state)
     pki_free(&p);
 }
 
+/* arca_kms_set_pin: every status, the new PIN works and the old one not,
+ * across a reopen; a wrong old PIN counts towards the lockout. */
+static void test_set_pin(void **state)
+{
+    fx *f = *state;
+    arca_kms_session *s, *admin, *so;
+    arca_lp_record rec;
+    arca_builder keep;
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_set_pin(f->kms, s, USER_PIN, "user-pin-2"), ARCA_ERR_NOT_LOGGED_IN);
+    assert_int_equal(arca_kms_session_new(f->kms, &admin), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, admin, NULL, ARCA_ROLE_ADMIN, ADMIN_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_set_pin(f->kms, admin, ADMIN_PIN, "admin-pin-2"), ARCA_ERR_PERMISSION);
+    arca_kms_session_free(admin);
+
+    /* User PIN of p1 (f->sess is its user). */
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, USER_PIN, "abc"), ARCA_ERR_PIN_INVALID);
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, "abc", "user-pin-2"), ARCA_ERR_PIN_INVALID);
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, "wrong-pin", "user-pin-2"), ARCA_ERR_PIN_INCORRECT);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "PIN_CHANGE");
+    assert_int_equal(rec.status, ARCA_ERR_PIN_INCORRECT);
+    arca_builder_cleanup(&keep);
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, USER_PIN, "user-pin-2"), ARCA_OK);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.event, "PIN_CHANGE");
+    assert_int_equal(rec.status, ARCA_OK);
+    assert_text(&rec.detail, "partition p1; user pin changed");
+    arca_builder_cleanup(&keep);
+    /* Still logged in; the old PIN no longer is the PIN. */
+    assert_int_equal(arca_kms_session_role(f->sess), ARCA_ROLE_USER);
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, USER_PIN, "user-pin-3"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, "user-pin-2"), ARCA_OK);
+    assert_int_equal(arca_kms_logout(f->kms, s), ARCA_OK);
+    /* The other partition's user PIN is untouched. */
+    assert_int_equal(arca_kms_login(f->kms, s, "p2", ARCA_ROLE_USER, USER_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_logout(f->kms, s), ARCA_OK);
+    arca_kms_session_free(s);
+
+    /* Survives a reopen (kms_reopen logs in with USER_PIN: do it by hand). */
+    arca_kms_session_free(f->sess);
+    f->sess = NULL;
+    arca_kms_free(f->kms);
+    f->kms = NULL;
+    assert_int_equal(arca_kms_open(&f->cfg, f->sealing, f->store, &f->kms), ARCA_OK);
+    assert_int_equal(arca_kms_session_new(f->kms, &f->sess), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, f->sess, "p1", ARCA_ROLE_USER, USER_PIN), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, f->sess, "p1", ARCA_ROLE_USER, "user-pin-2"), ARCA_OK);
+
+    /* Wrong old PINs count like failed logins: the PIN locks (persisted). */
+    for (unsigned i = 0; i < ARCA_PIN_MAX_FAILURES; i++) {
+        assert_int_equal(arca_kms_set_pin(f->kms, f->sess, "wrong-pin", "user-pin-3"), ARCA_ERR_PIN_INCORRECT);
+    }
+    assert_int_equal(arca_kms_set_pin(f->kms, f->sess, "user-pin-2", "user-pin-3"), ARCA_ERR_PIN_LOCKED);
+    assert_int_equal(arca_kms_session_new(f->kms, &s), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, "user-pin-2"), ARCA_ERR_PIN_LOCKED);
+
+    /* SO PIN of p1: the SO unlocks the user PIN, then changes its own. */
+    assert_int_equal(arca_kms_session_new(f->kms, &so), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, so, "p1", ARCA_ROLE_SO, SO_PIN), ARCA_OK);
+    assert_int_equal(arca_kms_init_user_pin(f->kms, so, "user-pin-4"), ARCA_OK);
+    assert_int_equal(arca_kms_set_pin(f->kms, so, "wrong-pin", "so-pin-2"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_set_pin(f->kms, so, SO_PIN, "so-pin-2"), ARCA_OK);
+    last_record(f, &rec, &keep);
+    assert_text(&rec.detail, "partition p1; so pin changed");
+    arca_builder_cleanup(&keep);
+    arca_kms_session_free(so);
+    assert_int_equal(arca_kms_session_new(f->kms, &so), ARCA_OK);
+    assert_int_equal(arca_kms_login(f->kms, so, "p1", ARCA_ROLE_SO, SO_PIN), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, so, "p1", ARCA_ROLE_SO, "so-pin-2"), ARCA_OK);
+    arca_kms_session_free(so);
+    /* The user PIN is the SO's reset one; a successful change resets failures. */
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, "wrong-pin"), ARCA_ERR_PIN_INCORRECT);
+    assert_int_equal(arca_kms_login(f->kms, s, "p1", ARCA_ROLE_USER, "user-pin-4"), ARCA_OK);
+    arca_kms_session_free(s);
+}
+
+/* CKA_VALUE_LEN of a secret key is derived from the key (not stored):
+ * readable for generated keys, across a reopen; not for key pairs. */
+static void test_value_len(void **state)
+{
+    fx *f = *state;
+    arca_builder b;
+    arca_object_id pub, priv;
+    arca_object_id k16 = gen_aes(f, f->sess, 16, "k16");
+    arca_object_id k32 = gen_aes(f, f->sess, 32, "k32");
+    const uint8_t want16[4] = {0, 0, 0, 16}, want32[4] = {0, 0, 0, 32};
+    assert_int_equal(arca_builder_init(&b, 16, 4096), ARCA_OK);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &k16, CKA_VALUE_LEN, &b), ARCA_OK);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, want16, 4);
+    b.len = 0;
+    kms_reopen(f);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &k32, CKA_VALUE_LEN, &b), ARCA_OK);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, want32, 4);
+    b.len = 0;
+    arca_attr pt[] = {A_BYTES(CKA_EC_PARAMS, P256, sizeof(P256))};
+    gen_pair(f, CKM_EC_KEY_PAIR_GEN, pt, 1, &pub, &priv);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &priv, CKA_VALUE_LEN, &b), ARCA_ERR_ATTRIBUTE_TYPE);
+    assert_int_equal(arca_kms_get_attribute(f->kms, f->sess, &pub, CKA_VALUE_LEN, &b), ARCA_ERR_ATTRIBUTE_TYPE);
+    /* Find by it, too. */
+    arca_attr q[] = {A_U32(CKA_VALUE_LEN, 32)};
+    arca_object_id ids[4];
+    size_t n = 0;
+    assert_int_equal(arca_kms_find(f->kms, f->sess, q, 1, ids, 4, &n), ARCA_OK);
+    assert_int_equal(n, 1);
+    assert_memory_equal(ids[0].b, k32.b, ARCA_OBJECT_ID_LEN);
+    arca_builder_cleanup(&b);
+}
+
+/* The derivation itself: an object whose stored attributes lack
+ * CKA_VALUE_LEN (as objects sealed without it) still answers it. */
+static void test_value_len_derived(void **state)
+{
+    (void)state;
+    kms_attrs attrs = {0};
+    arca_key *key = NULL;
+    kms_object *o = NULL;
+    arca_builder b;
+    const uint8_t want[4] = {0, 0, 0, 24};
+    assert_int_equal(kms_attrs_set_u32(&attrs, CKA_CLASS, CKO_SECRET_KEY), ARCA_OK);
+    assert_int_equal(kms_attrs_set_u32(&attrs, CKA_KEY_TYPE, CKK_AES), ARCA_OK);
+    assert_null(kms_attrs_find(&attrs, CKA_VALUE_LEN));
+    assert_int_equal(arca_key_generate_secret(CKK_AES, 24, &key), ARCA_OK);
+    assert_int_equal(kms_object_new(1, true, &attrs, key, &o), ARCA_OK);
+    assert_int_equal(arca_builder_init(&b, 16, 64), ARCA_OK);
+    assert_int_equal(kms_object_attr_value(o, CKA_VALUE_LEN, &b), ARCA_OK);
+    assert_int_equal(b.len, 4);
+    assert_memory_equal(b.data, want, 4);
+    arca_builder_cleanup(&b);
+    kms_object_free(o);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_appliance_and_pins, setup, teardown),
         cmocka_unit_test_setup_teardown(test_not_logged_in, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_set_pin, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_value_len, setup, teardown),
+        cmocka_unit_test(test_value_len_derived),
         cmocka_unit_test_setup_teardown(test_templates, setup, teardown),
         cmocka_unit_test_setup_teardown(test_all_key_types, setup, teardown),
         cmocka_unit_test_setup_teardown(test_import_and_policy, setup, teardown),

@@ -242,6 +242,13 @@ static void test_request_round_trip_all_ops(void **state)
             assert_int_equal(out.role, 0);
             assert_int_equal(len, 4 + 2 + 8);
             break;
+        case ARCA_LP_SET_PIN:
+            /* old PIN in pin, new PIN in pin2, nothing else */
+            assert_bytes(&out.pin, &in.pin);
+            assert_bytes(&out.pin2, &in.pin2);
+            assert_int_equal(out.partition.len, 0);
+            assert_int_equal(len, 4 + 2 + 8 + 2 + 8);
+            break;
         default:
             assert_int_equal(len, 4); /* version and op only */
             break;
@@ -596,6 +603,29 @@ static void test_tls_and_lifecycle_ops_caps(void **state)
     assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
     assert_int_equal(arca_lp_op_shape(ARCA_LP_SELECT_PARTITION), ARCA_LP_SHAPE_EMPTY);
     assert_string_equal(arca_lp_op_name(ARCA_LP_SELECT_PARTITION), "SELECT_PARTITION");
+
+    /* SET_PIN: a 129-byte new PIN is too large, a NUL in the old one is refused */
+    n = put16(buf, 1);
+    n += put16(buf + n, ARCA_LP_SET_PIN);
+    n += put16(buf + n, 4);
+    memcpy(buf + n, "old1", 4);
+    n += 4;
+    size_t new_at = n;
+    n += put16(buf + n, ARCA_LP_PIN_MAX + 1);
+    memset(buf + n, 'n', ARCA_LP_PIN_MAX + 1);
+    n += ARCA_LP_PIN_MAX + 1;
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_TOO_LARGE);
+    n = new_at + put16(buf + new_at, ARCA_LP_PIN_MAX);
+    memset(buf + n, 'n', ARCA_LP_PIN_MAX);
+    n += ARCA_LP_PIN_MAX;
+    assert_int_equal(decode(buf, n, &out), ARCA_OK);
+    assert_int_equal(out.op, ARCA_LP_SET_PIN);
+    assert_int_equal(out.pin.len, 4);
+    assert_int_equal(out.pin2.len, ARCA_LP_PIN_MAX);
+    buf[4 + 2 + 1] = 0; /* "o\0d1" */
+    assert_int_equal(decode(buf, n, &out), ARCA_ERR_DECODE);
+    assert_int_equal(arca_lp_op_shape(ARCA_LP_SET_PIN), ARCA_LP_SHAPE_EMPTY);
+    assert_string_equal(arca_lp_op_name(ARCA_LP_SET_PIN), "SET_PIN");
 
     /* WHOAMI carries nothing: a trailing byte is refused */
     n = put16(buf, 1);

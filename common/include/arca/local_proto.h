@@ -83,7 +83,8 @@ typedef enum arca_lp_op {
     ARCA_LP_REVOKE = 35,            /* id, value = KMIP revocation reason code,
                                        data = message (u16-prefixed, <= ARCA_LP_REVOKE_MESSAGE_MAX, no NUL) */
     ARCA_LP_SELECT_PARTITION = 36,  /* partition = name (public access without a PIN) */
-    ARCA_LP_OP_MAX = 36,
+    ARCA_LP_SET_PIN = 37,           /* pin = old PIN, pin2 = new PIN (of the logged-in USER or SO) */
+    ARCA_LP_OP_MAX = 37,
 } arca_lp_op;
 
 /* Borrowed bytes. */
@@ -115,8 +116,8 @@ typedef struct arca_lp_request {
     uint16_t op;                /* arca_lp_op */
     arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE, SELECT_PARTITION: name */
     uint8_t role;               /* LOGIN: arca_role value */
-    arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new */
-    arca_lp_bytes pin2;         /* PARTITION_CREATE: user PIN */
+    arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new, SET_PIN old */
+    arca_lp_bytes pin2;         /* PARTITION_CREATE: user PIN; SET_PIN: new PIN */
     uint32_t mech_type;         /* GENERATE_KEY(_PAIR): CKM_* */
     arca_lp_mechanism mech;     /* SIGN ... DERIVE */
     arca_lp_template tmpl;      /* templates; GENERATE_KEY_PAIR: public */

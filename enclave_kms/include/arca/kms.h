@@ -181,6 +181,16 @@ ARCA_MUST_CHECK arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *ses
 ARCA_MUST_CHECK arca_status arca_kms_select_partition(arca_kms *kms, arca_kms_session *sess, const char *name);
 /* SO resets the user PIN of its partition (also unlocks it). */
 ARCA_MUST_CHECK arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_session *sess, const char *new_pin);
+/* Change the PIN of the role the session is logged in as, presenting the
+ * old one: a USER login changes its partition's user PIN, an SO login the
+ * SO PIN. The old PIN is checked like a login PIN (slow hash; a wrong one
+ * counts as a failure: ARCA_ERR_PIN_INCORRECT, persisted; once locked
+ * ARCA_ERR_PIN_LOCKED); the new PIN like any PIN (ARCA_ERR_PIN_INVALID).
+ * Success resets the failure count; one commit with an ARCA_AUDIT_PIN_CHANGE
+ * record. Not logged in: ARCA_ERR_NOT_LOGGED_IN; admin: ARCA_ERR_PERMISSION.
+ * The session stays logged in. */
+ARCA_MUST_CHECK arca_status arca_kms_set_pin(arca_kms *kms, arca_kms_session *sess, const char *old_pin,
+                                             const char *new_pin);
 
 /* Objects. All need a user login on a partition; objects live in that
  * partition. CKA_TOKEN true (default for keys) = persisted as a sealed
