@@ -368,6 +368,25 @@ static CK_RV final(CK_SESSION_HANDLE h, arca_p11_op_kind kind, CK_BYTE_PTR out, 
 
 /* ---- encrypt / decrypt ---- */
 
+/* C_EncryptUpdate / C_DecryptUpdate: accumulate the part; all output
+ * comes at the Final call, so each update reports 0 bytes. */
+static CK_RV cipher_update(CK_SESSION_HANDLE h, arca_p11_op_kind kind, CK_BYTE_PTR part, CK_ULONG part_len, CK_ULONG_PTR out_len,
+                           CK_RV too_long)
+{
+    CK_RV rv;
+
+    if (out_len == NULL) {
+        arca_p11_session *s = NULL;
+        arca_p11_op *op = NULL;
+        if ((rv = op_get(h, kind, &s, &op)) != CKR_OK) return rv;
+        return op_done(s, op, CKR_ARGUMENTS_BAD, false);
+    }
+    rv = update(h, kind, part, part_len, too_long);
+    if (rv == CKR_OK) *out_len = 0;
+    return rv;
+}
+
+
 CK_RV C_EncryptInit(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
 {
     return op_init(h, ARCA_P11_OP_ENCRYPT, CKF_ENCRYPT, CKA_ENCRYPT, m, key);
@@ -380,18 +399,8 @@ CK_RV C_Encrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR data, CK_ULONG data_len, CK_BYT
 
 CK_RV C_EncryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG part_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    CK_RV rv;
-
-    if (out_len == NULL) {
-        arca_p11_session *s = NULL;
-        arca_p11_op *op = NULL;
-        if ((rv = op_get(h, ARCA_P11_OP_ENCRYPT, &s, &op)) != CKR_OK) return rv;
-        return op_done(s, op, CKR_ARGUMENTS_BAD, false);
-    }
-    rv = update(h, ARCA_P11_OP_ENCRYPT, part, part_len, CKR_DATA_LEN_RANGE);
-    if (rv == CKR_OK) *out_len = 0; /* output comes at C_EncryptFinal */
     (void)out;
-    return rv;
+    return cipher_update(h, ARCA_P11_OP_ENCRYPT, part, part_len, out_len, CKR_DATA_LEN_RANGE);
 }
 
 CK_RV C_EncryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
@@ -411,18 +420,8 @@ CK_RV C_Decrypt(CK_SESSION_HANDLE h, CK_BYTE_PTR in, CK_ULONG in_len, CK_BYTE_PT
 
 CK_RV C_DecryptUpdate(CK_SESSION_HANDLE h, CK_BYTE_PTR part, CK_ULONG part_len, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
 {
-    CK_RV rv;
-
-    if (out_len == NULL) {
-        arca_p11_session *s = NULL;
-        arca_p11_op *op = NULL;
-        if ((rv = op_get(h, ARCA_P11_OP_DECRYPT, &s, &op)) != CKR_OK) return rv;
-        return op_done(s, op, CKR_ARGUMENTS_BAD, false);
-    }
-    rv = update(h, ARCA_P11_OP_DECRYPT, part, part_len, CKR_ENCRYPTED_DATA_LEN_RANGE);
-    if (rv == CKR_OK) *out_len = 0; /* output comes at C_DecryptFinal */
     (void)out;
-    return rv;
+    return cipher_update(h, ARCA_P11_OP_DECRYPT, part, part_len, out_len, CKR_ENCRYPTED_DATA_LEN_RANGE);
 }
 
 CK_RV C_DecryptFinal(CK_SESSION_HANDLE h, CK_BYTE_PTR out, CK_ULONG_PTR out_len)
