@@ -19,12 +19,13 @@ enum key_id {
     K_MEASUREMENT,
     K_MIN_SVN,
     K_TIMEOUT,
+    K_TPM_AK_CA,
     K_COUNT
 };
 
 static const char *const key_names[K_COUNT] = {
     "address",         "cert",    "key",        "allow_dev_evidence", "allow_debug", "expected_signer",
-    "expected_measurement", "min_svn", "timeout_ms",
+    "expected_measurement", "min_svn", "timeout_ms", "tpm_ak_ca",
 };
 
 typedef struct parser {
@@ -64,6 +65,7 @@ void arca_client_config_policy(const arca_client_config *cfg, arca_ratls_policy 
     out->min_svn = cfg->min_svn;
     out->allow_dev = cfg->allow_dev_evidence;
     out->allow_debug = cfg->allow_debug;
+    out->tpm_ak_ca_file = cfg->tpm_ak_ca[0] != '\0' ? cfg->tpm_ak_ca : NULL;
 }
 
 static arca_status set_path(const parser *p, const char *key, const char *val, char *dst, size_t dst_len)
@@ -189,6 +191,8 @@ static arca_status set_value(const parser *p, arca_client_config *cfg, enum key_
         ARCA_GUARD(parse_number(p, key, val, 1, ARCA_CLIENT_TIMEOUT_MAX_MS, &n));
         cfg->timeout_ms = (int)n;
         return ARCA_OK;
+    case K_TPM_AK_CA:
+        return set_path(p, key, val, cfg->tpm_ak_ca, sizeof(cfg->tpm_ak_ca));
     case K_COUNT:
     default:
         return ARCA_ERR_INTERNAL;

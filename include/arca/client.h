@@ -84,8 +84,11 @@ typedef struct arca_client_id {
  *   expected_measurement = 64 hex digits (SHA-256 of the enclave image)
  *   min_svn = 0..65535 (default 0)
  *   timeout_ms = 1..ARCA_CLIENT_TIMEOUT_MAX_MS (default 30000)
- * Relative cert, key and unix-socket paths are relative to the directory
- * of the configuration file. */
+ *   tpm_ak_ca = PEM file of the accepted TPM attestation-key CA(s): TPM
+ *               evidence must carry an AK certificate from one of them for
+ *               the key that signed the quote (default: not checked)
+ * Relative cert, key, tpm_ak_ca and unix-socket paths are relative to the
+ * directory of the configuration file. */
 typedef struct arca_client_config {
     char address[ARCA_CLIENT_PATH_MAX]; /* "unix:/abs/path" or "host:port" */
     char cert[ARCA_CLIENT_PATH_MAX];
@@ -98,6 +101,7 @@ typedef struct arca_client_config {
     uint8_t expected_measurement[32];
     uint16_t min_svn;
     int timeout_ms;
+    char tpm_ak_ca[ARCA_CLIENT_PATH_MAX]; /* "" = AK certificates are not checked */
 } arca_client_config;
 
 /* The defaults: everything empty / no, timeout ARCA_CLIENT_DEFAULT_TIMEOUT_MS. */

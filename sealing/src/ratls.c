@@ -603,6 +603,9 @@ static arca_status evidence_failure(arca_status st, char *msg, size_t msg_len)
         return fail(msg, msg_len, st, "evidence report data is not the SHA-512 of the claims");
     case ARCA_ERR_DECODE:
         return fail(msg, msg_len, st, "evidence is malformed");
+    case ARCA_ERR_ATTEST_MEASUREMENT:
+        return fail(msg, msg_len, st,
+                    "the TPM quote's PCR does not hold the claimed enclave identity (a quote over other PCR values)");
     default:
         return fail(msg, msg_len, st, "evidence does not verify: %s", arca_status_message(st));
     }
@@ -678,6 +681,8 @@ arca_status arca_ratls_cert_verify(const X509 *cert, const arca_ratls_policy *po
         goto out;
     }
     ARCA_GUARD_OUT(apply_policy(policy, &ev, msg, msg_len));
+    if (policy->tpm_ak_ca_file != NULL && ev.tpm_quote)
+        ARCA_GUARD_OUT(arca_evidence_check_tpm_ak(tv.evidence, tv.evidence_len, policy->tpm_ak_ca_file, msg, msg_len));
 
     memset(out, 0, sizeof *out);
     out->evidence = ev;

@@ -131,7 +131,7 @@ arca_status arca_sealing_open(const arca_sealing_config *cfg, const arca_enclave
     ARCA_ENSURE(s != NULL, ARCA_ERR_NOMEM);
     s->ops = ops;
     s->self = *self;
-    ARCA_GUARD_OUT(ops->open(cfg, &s->state));
+    ARCA_GUARD_OUT(ops->open(cfg, self, &s->state));
     /* Cache the hot-path key once, so sealing a blob is one AES-GCM pass. */
     ARCA_GUARD_OUT(derive_seal_key(s, self->svn, SEAL_KEY_GENERATION_CURRENT, &s->seal_key));
     *out = s;

@@ -140,8 +140,9 @@ static void dev_close(void *state)
     free(d);
 }
 
-static arca_status dev_open(const arca_sealing_config *cfg, void **out_state)
+static arca_status dev_open(const arca_sealing_config *cfg, const arca_enclave_identity *self, void **out_state)
 {
+    (void)self; /* the dev seed is not bound to an identity; the key derivation is (sealing.c) */
     arca_status st = ARCA_OK;
     dev_state *d = NULL;
     int dirfd = -1, fd = -1;

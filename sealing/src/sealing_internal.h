@@ -27,8 +27,9 @@ typedef struct sealing_backend_ops {
     bool insecure;
     /* Create the platform root. ARCA_ERR_EXISTS if one is there. */
     arca_status (*initialise)(const arca_sealing_config *cfg);
-    /* Open; *out_state is the backend's own state, freed by close. */
-    arca_status (*open)(const arca_sealing_config *cfg, void **out_state);
+    /* Open for the running enclave `self`; *out_state is the backend's own
+     * state, freed by close. */
+    arca_status (*open)(const arca_sealing_config *cfg, const arca_enclave_identity *self, void **out_state);
     void (*close)(void *state); /* NULL is a no-op */
     /* The seal key source: a secret owned by the backend state, valid until
      * close. */

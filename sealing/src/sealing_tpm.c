@@ -6,12 +6,24 @@
  * Files in state_dir (TPM-encrypted; safe to keep on the host):
  *   tpm-seed.pub   TPM2B_PUBLIC of the sealed seed object (marshalled)
  *   tpm-seed.priv  TPM2B_PRIVATE of the same, encrypted by the storage key
- * Both are read at open; nothing is opened afterwards.
+ *   tpm-seed.identity  which enclave identity the seed was sealed for
+ *                  (written at the first successful open; see below)
+ * All are read at open; nothing is opened afterwards.
+ *
+ * The identity record ("ASID" | u16 version(1) | signer_id[32] |
+ * u16 product_id | u16 svn | u8 debug) is a diagnostic, not a control:
+ * the TPM alone decides (PolicyPCR). When the TPM refuses to unseal, the
+ * record lets the refusal say why in words an operator can act on ("an
+ * image from another signer", "SVN 1 is lower than the sealed 3") rather
+ * than only "the PCR differs". A host that edits it can only make that
+ * message wrong, never unseal anything.
  *
  * TPM resources: the storage key, the seed object and every session are
  * transient and flushed before each call returns, on every path. The only
  * thing kept for the life of the backend is the TCTI connection and the
- * ESAPI record of the NV index (not a TPM resource).
+ * ESAPI record of the NV index (not a TPM resource). If the TPM goes away
+ * and comes back, a failed operation restarts ESAPI on the same TCTI
+ * (recover_after_failure), so the appliance recovers without a restart.
  * Sessions that carry the seed (Create at initialise, Unseal at open) are
  * salted by the storage key and encrypt that parameter (AES-128-CFB), so
  * the seed does not cross the TCTI in clear. It passes briefly through an
@@ -28,11 +40,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <openssl/err.h>
+#include <openssl/pem.h>
 #include <openssl/rand.h>
+#include <openssl/x509.h>
 
 #include <tss2/tss2_mu.h>
 #include <tss2/tss2_rc.h>
 
+#include "arca/builder.h"
 #include "arca/cursor.h"
 #include "arca/log.h"
 #include "arca/secret.h"
@@ -48,6 +64,8 @@ typedef struct tpm_state {
     uint32_t pcr;
     uint32_t nv_index;
     arca_secret seed;
+    uint8_t *ak_cert; /* DER from state_dir/tpm-ak.crt, or NULL */
+    size_t ak_cert_len;
 } tpm_state;
 
 /* --- files --- */
@@ -71,9 +89,21 @@ static arca_status open_state_dir(const char *state_dir, bool create, int *out_f
     return ARCA_OK;
 }
 
+static arca_status read_small_file(int dirfd, const char *state_dir, const char *name, uint8_t *buf, size_t buf_len,
+                                   size_t *out_len);
+
 /* Read a whole small regular file; ARCA_ERR_SEED (logged) if it is missing,
  * not a regular file, empty or over TPM_BLOB_MAX. */
 static arca_status read_blob_file(int dirfd, const char *state_dir, const char *name, uint8_t *buf, size_t *out_len)
+{
+    arca_status st = read_small_file(dirfd, state_dir, name, buf, TPM_BLOB_MAX, out_len);
+    return st == ARCA_OK ? ARCA_OK : ARCA_ERR_SEED;
+}
+
+/* Read a whole regular file of 1..buf_len bytes; ARCA_ERR_CONFIG (logged)
+ * otherwise. */
+static arca_status read_small_file(int dirfd, const char *state_dir, const char *name, uint8_t *buf, size_t buf_len,
+                                   size_t *out_len)
 {
     arca_status st = ARCA_OK;
     struct stat sb;
@@ -81,11 +111,11 @@ static arca_status read_blob_file(int dirfd, const char *state_dir, const char *
     int fd = openat(dirfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
     if (fd < 0) {
         ARCA_ERROR("tpm sealing: %s/%s: %s", state_dir, name, errno == ENOENT ? "missing" : strerror(errno));
-        return ARCA_ERR_SEED;
+        return ARCA_ERR_CONFIG;
     }
-    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 || sb.st_size > (off_t)TPM_BLOB_MAX) {
-        ARCA_ERROR("tpm sealing: %s/%s: not a regular file of 1..%u bytes", state_dir, name, TPM_BLOB_MAX);
-        st = ARCA_ERR_SEED;
+    if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode) || sb.st_size <= 0 || (uint64_t)sb.st_size > buf_len) {
+        ARCA_ERROR("tpm sealing: %s/%s: not a regular file of 1..%zu bytes", state_dir, name, buf_len);
+        st = ARCA_ERR_CONFIG;
         goto out;
     }
     while (done < (size_t)sb.st_size) {
@@ -93,7 +123,7 @@ static arca_status read_blob_file(int dirfd, const char *state_dir, const char *
         if (r < 0 && errno == EINTR) continue;
         if (r <= 0) {
             ARCA_ERROR("tpm sealing: %s/%s: short read", state_dir, name);
-            st = ARCA_ERR_SEED;
+            st = ARCA_ERR_CONFIG;
             goto out;
         }
         done += (size_t)r;
@@ -337,6 +367,144 @@ out:
     return st;
 }
 
+/* --- the identity record (a diagnostic; see the top of this file) --- */
+
+#define ID_RECORD_MAGIC "ASID"
+#define ID_RECORD_VERSION 1u
+#define ID_RECORD_LEN (4u + 2u + 32u + 2u + 2u + 1u)
+
+static arca_status identity_record_encode(const arca_enclave_identity *id, uint8_t out[ID_RECORD_LEN])
+{
+    arca_builder b;
+    arca_builder_init_fixed(&b, out, ID_RECORD_LEN);
+    ARCA_GUARD(arca_builder_add_bytes(&b, ID_RECORD_MAGIC, 4));
+    ARCA_GUARD(arca_builder_add_u16(&b, ID_RECORD_VERSION));
+    ARCA_GUARD(arca_builder_add_bytes(&b, id->signer_id, sizeof id->signer_id));
+    ARCA_GUARD(arca_builder_add_u16(&b, id->product_id));
+    ARCA_GUARD(arca_builder_add_u16(&b, id->svn));
+    ARCA_GUARD(arca_builder_add_u8(&b, id->debug ? 1 : 0));
+    ARCA_ENSURE(b.len == ID_RECORD_LEN, ARCA_ERR_INTERNAL);
+    return ARCA_OK;
+}
+
+/* The record, if there is a well-formed one: ARCA_OK, ARCA_ERR_NOT_FOUND
+ * if it is missing, ARCA_ERR_DECODE (logged) if it is malformed. */
+static arca_status identity_record_read(int dirfd, const char *state_dir, arca_enclave_identity *out)
+{
+    uint8_t buf[ID_RECORD_LEN + 1];
+    const uint8_t *magic = NULL;
+    uint16_t version = 0;
+    uint8_t debug = 0;
+    arca_cursor c;
+    arca_enclave_identity id;
+    ssize_t n;
+
+    int fd = openat(dirfd, TPM_SEED_IDENTITY_FILE, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return errno == ENOENT ? ARCA_ERR_NOT_FOUND : ARCA_ERR_IO;
+    do {
+        n = pread(fd, buf, sizeof buf, 0);
+    } while (n < 0 && errno == EINTR);
+    close(fd);
+    memset(&id, 0, sizeof id);
+    arca_cursor_init(&c, buf, n > 0 ? (size_t)n : 0);
+    if (arca_cursor_get_bytes(&c, 4, &magic) != ARCA_OK || memcmp(magic, ID_RECORD_MAGIC, 4) != 0 ||
+        arca_cursor_get_u16(&c, &version) != ARCA_OK || version != ID_RECORD_VERSION ||
+        arca_cursor_copy_bytes(&c, id.signer_id, sizeof id.signer_id) != ARCA_OK ||
+        arca_cursor_get_u16(&c, &id.product_id) != ARCA_OK || arca_cursor_get_u16(&c, &id.svn) != ARCA_OK ||
+        arca_cursor_get_u8(&c, &debug) != ARCA_OK || debug > 1 || arca_cursor_finish(&c) != ARCA_OK) {
+        ARCA_WARN("tpm sealing: %s/%s is malformed; ignoring it", state_dir, TPM_SEED_IDENTITY_FILE);
+        return ARCA_ERR_DECODE;
+    }
+    id.debug = debug == 1;
+    *out = id;
+    return ARCA_OK;
+}
+
+/* After a successful unseal: record which identity the seed belongs to, if
+ * no record is there yet and the PCR holds exactly self's measurement (so
+ * the record names what the TPM enforced, not merely who asked). Failure
+ * is only a warning (the record is a diagnostic). */
+static void identity_record_keep(tpm_conn *c, uint32_t pcr, int dirfd, const char *state_dir,
+                                 const arca_enclave_identity *self)
+{
+    uint8_t buf[ID_RECORD_LEN], current[32], mine[32];
+    arca_enclave_identity recorded;
+    if (tpm_identity_pcr_value(self, mine) != ARCA_OK || tpm_pcr_read(c, pcr, current) != ARCA_OK) return;
+    if (memcmp(current, mine, sizeof mine) != 0) {
+        ARCA_WARN("tpm sealing: PCR %u does not hold this enclave's identity measured once: the launcher "
+                  "measured another image (its evidence will not verify)",
+                  (unsigned)pcr);
+        return;
+    }
+    arca_status st = identity_record_read(dirfd, state_dir, &recorded);
+    if (st == ARCA_OK) {
+        if (memcmp(recorded.signer_id, self->signer_id, 32) != 0 || recorded.product_id != self->product_id ||
+            recorded.svn != self->svn || recorded.debug != self->debug)
+            ARCA_WARN("tpm sealing: %s/%s names another enclave identity than the one that just unsealed the "
+                      "seed; its refusal messages may mislead",
+                      state_dir, TPM_SEED_IDENTITY_FILE);
+        return;
+    }
+    if (st != ARCA_ERR_NOT_FOUND) return;
+    if (identity_record_encode(self, buf) != ARCA_OK ||
+        create_blob_file(dirfd, state_dir, TPM_SEED_IDENTITY_FILE, buf, sizeof buf) != ARCA_OK)
+        ARCA_WARN("tpm sealing: could not record the sealed identity in %s/%s", state_dir, TPM_SEED_IDENTITY_FILE);
+}
+
+static void hex32(const uint8_t in[32], char out[65])
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < 32; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 0xF];
+    }
+    out[64] = '\0';
+}
+
+/* The TPM refused the seed's policy: say why, in the operator's terms.
+ * The identity record names what the seed was sealed for; the PCR says
+ * whether it holds this image's identity, measured once. */
+static void explain_policy_refusal(tpm_conn *c, uint32_t pcr, int dirfd, const char *state_dir,
+                                   const arca_enclave_identity *self)
+{
+    arca_enclave_identity sealed;
+    uint8_t current[32], mine[32];
+    char a[65], b[65];
+
+    if (identity_record_read(dirfd, state_dir, &sealed) == ARCA_OK) {
+        if (memcmp(sealed.signer_id, self->signer_id, 32) != 0) {
+            hex32(self->signer_id, a);
+            hex32(sealed.signer_id, b);
+            ARCA_ERROR("tpm sealing: this enclave image is signed by another signer (%s) than the one the seed "
+                       "was sealed for (%s): an image from another signer cannot unseal it",
+                       a, b);
+        } else if (sealed.product_id != self->product_id) {
+            ARCA_ERROR("tpm sealing: this enclave image is product %u, the seed was sealed for product %u: "
+                       "another product cannot unseal it",
+                       (unsigned)self->product_id, (unsigned)sealed.product_id);
+        } else if (self->svn < sealed.svn) {
+            ARCA_ERROR("tpm sealing: this enclave image has SVN %u, lower than SVN %u that the seed was sealed "
+                       "for: a downgrade cannot unseal it",
+                       (unsigned)self->svn, (unsigned)sealed.svn);
+        } else if (self->svn > sealed.svn) {
+            ARCA_ERROR("tpm sealing: this enclave image has SVN %u, the seed was sealed for SVN %u: the seed is "
+                       "sealed to that exact identity (PolicyAuthorize for signed upgrades is not built yet)",
+                       (unsigned)self->svn, (unsigned)sealed.svn);
+        } else if (sealed.debug != self->debug) {
+            ARCA_ERROR("tpm sealing: this enclave image is a %s build, the seed was sealed for a %s build",
+                       self->debug ? "debug" : "release", sealed.debug ? "debug" : "release");
+        }
+    }
+    if (tpm_identity_pcr_value(self, mine) == ARCA_OK && tpm_pcr_read(c, pcr, current) == ARCA_OK &&
+        memcmp(current, mine, sizeof mine) != 0) {
+        hex32(current, a);
+        ARCA_ERROR("tpm sealing: PCR %u holds %s, which is not this image's identity measured once: something "
+                   "else was extended into it since the TPM was last reset (it clears at the next platform "
+                   "restart)",
+                   (unsigned)pcr, a);
+    }
+}
+
 /* --- open --- */
 
 static void tpm_close(void *state)
@@ -346,13 +514,15 @@ static void tpm_close(void *state)
     if (t->nv != ESYS_TR_NONE && t->conn.esys != NULL) (void)Esys_TR_Close(t->conn.esys, &t->nv);
     tpm_disconnect(&t->conn);
     arca_secret_free(&t->seed);
+    free(t->ak_cert);
     pthread_mutex_destroy(&t->lock);
     free(t);
 }
 
 /* Load the sealed object, satisfy its PolicyPCR and unseal into *out. */
-static arca_status unseal_seed(tpm_conn *c, uint32_t pcr, const TPM2B_PUBLIC *pub, const TPM2B_PRIVATE *priv,
-                               arca_secret *out)
+static arca_status unseal_seed(tpm_conn *c, uint32_t pcr, int dirfd, const char *state_dir,
+                               const arca_enclave_identity *self, const TPM2B_PUBLIC *pub,
+                               const TPM2B_PRIVATE *priv, arca_secret *out)
 {
     arca_status st = ARCA_OK;
     ESYS_TR srk = ESYS_TR_NONE, obj = ESYS_TR_NONE, policy = ESYS_TR_NONE;
@@ -365,8 +535,8 @@ static arca_status unseal_seed(tpm_conn *c, uint32_t pcr, const TPM2B_PUBLIC *pu
     TSS2_RC rc = Esys_Load(c->esys, srk, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE, priv, pub, &obj);
     if (rc != TSS2_RC_SUCCESS) {
         ARCA_ERROR("tpm sealing: the sealed seed cannot be loaded under this TPM's storage key (another TPM, a "
-                   "cleared owner hierarchy, or damaged %s/%s): %s (0x%x)",
-                   TPM_SEED_PUB_FILE, TPM_SEED_PRIV_FILE, Tss2_RC_Decode(rc), (unsigned)rc);
+                   "cleared owner hierarchy, or damaged %s/%s): %s: %s (0x%x)",
+                   TPM_SEED_PUB_FILE, TPM_SEED_PRIV_FILE, tpm_rc_name(rc), Tss2_RC_Decode(rc), (unsigned)rc);
         st = ARCA_ERR_SEED;
         goto out;
     }
@@ -381,11 +551,12 @@ static arca_status unseal_seed(tpm_conn *c, uint32_t pcr, const TPM2B_PUBLIC *pu
         if (tpm_rc_base(rc) == TPM2_RC_POLICY_FAIL) {
             ARCA_ERROR("tpm sealing: unseal refused by the TPM: PCR %u (sha256) does not hold the value the seed "
                        "was sealed to (another enclave identity was measured, or something else extended it): "
-                       "%s (0x%x)",
-                       (unsigned)pcr, Tss2_RC_Decode(rc), (unsigned)rc);
+                       "%s: %s (0x%x)",
+                       (unsigned)pcr, tpm_rc_name(rc), Tss2_RC_Decode(rc), (unsigned)rc);
+            explain_policy_refusal(c, pcr, dirfd, state_dir, self);
         } else {
-            ARCA_ERROR("tpm sealing: unseal of the platform seed failed: %s (0x%x)", Tss2_RC_Decode(rc),
-                       (unsigned)rc);
+            ARCA_ERROR("tpm sealing: unseal of the platform seed failed: %s: %s (0x%x)", tpm_rc_name(rc),
+                       Tss2_RC_Decode(rc), (unsigned)rc);
         }
         st = ARCA_ERR_SEED;
         goto out;
@@ -405,14 +576,12 @@ out:
     return st;
 }
 
-static arca_status load_seed_files(const char *state_dir, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
+static arca_status load_seed_files(int dirfd, const char *state_dir, TPM2B_PUBLIC *pub, TPM2B_PRIVATE *priv)
 {
     arca_status st = ARCA_OK;
     uint8_t buf[TPM_BLOB_MAX];
     size_t len = 0, off = 0;
-    int dirfd = -1;
 
-    ARCA_GUARD(open_state_dir(state_dir, false, &dirfd));
     ARCA_GUARD_OUT(read_blob_file(dirfd, state_dir, TPM_SEED_PUB_FILE, buf, &len));
     memset(pub, 0, sizeof *pub);
     if (Tss2_MU_TPM2B_PUBLIC_Unmarshal(buf, len, &off, pub) != TSS2_RC_SUCCESS || off != len ||
@@ -430,28 +599,95 @@ static arca_status load_seed_files(const char *state_dir, TPM2B_PUBLIC *pub, TPM
         goto out;
     }
 out:
-    close(dirfd);
     return st;
 }
 
-static arca_status tpm_open(const arca_sealing_config *cfg, void **out_state)
+/* state_dir/tpm-ak.crt, if there: the AK certificate (PEM or DER) into
+ * t->ak_cert as DER. ARCA_ERR_CONFIG (logged) for a file that is not one
+ * certificate of at most TPM_AK_CERT_MAX bytes; a warning if it certifies
+ * another key than this TPM's AK (the evidence then fails a verifier's AK
+ * check, which names the mismatch). */
+static arca_status load_ak_cert(tpm_state *t, int dirfd, const char *state_dir)
+{
+    arca_status st = ARCA_OK;
+    uint8_t buf[4 * TPM_AK_CERT_MAX];
+    size_t len = 0;
+    X509 *cert = NULL;
+    BIO *bio = NULL;
+    uint8_t *der = NULL, *spki = NULL, *ak_spki = NULL;
+    size_t ak_spki_len = 0;
+    ESYS_TR ak = ESYS_TR_NONE;
+    TPM2B_PUBLIC *ak_pub = NULL;
+
+    if (faccessat(dirfd, TPM_AK_CERT_FILE, F_OK, AT_SYMLINK_NOFOLLOW) != 0) {
+        ARCA_INFO("tpm sealing: no %s/%s: TPM evidence carries no AK certificate (the AK is not enrolled)",
+                  state_dir, TPM_AK_CERT_FILE);
+        return ARCA_OK;
+    }
+    ARCA_GUARD(read_small_file(dirfd, state_dir, TPM_AK_CERT_FILE, buf, sizeof buf, &len));
+    bio = BIO_new_mem_buf(buf, (int)len);
+    ARCA_ENSURE_OUT(bio != NULL, ARCA_ERR_NOMEM);
+    cert = PEM_read_bio_X509(bio, NULL, NULL, NULL);
+    if (cert == NULL) {
+        const uint8_t *p = buf;
+        cert = d2i_X509(NULL, &p, (long)len);
+        if (cert != NULL && p != buf + len) {
+            X509_free(cert);
+            cert = NULL;
+        }
+    }
+    ERR_clear_error();
+    int n = cert != NULL ? i2d_X509(cert, &der) : -1;
+    if (n <= 0 || (size_t)n > TPM_AK_CERT_MAX) {
+        ARCA_ERROR("tpm sealing: %s/%s is not one X.509 certificate (PEM or DER) of at most %u bytes", state_dir,
+                   TPM_AK_CERT_FILE, TPM_AK_CERT_MAX);
+        st = ARCA_ERR_CONFIG;
+        goto out;
+    }
+    int spki_len = i2d_PUBKEY(X509_get0_pubkey(cert), &spki);
+    ARCA_GUARD_OUT(tpm_create_ak(&t->conn, &ak, &ak_pub));
+    ARCA_GUARD_OUT(tpm_ecc_public_spki(ak_pub, &ak_spki, &ak_spki_len));
+    if (spki_len <= 0 || (size_t)spki_len != ak_spki_len || memcmp(spki, ak_spki, ak_spki_len) != 0)
+        ARCA_WARN("tpm sealing: %s/%s certifies another key than this TPM's attestation key (from another TPM?): "
+                  "clients that require an AK certificate will refuse this appliance",
+                  state_dir, TPM_AK_CERT_FILE);
+    t->ak_cert = malloc((size_t)n);
+    ARCA_ENSURE_OUT(t->ak_cert != NULL, ARCA_ERR_NOMEM);
+    memcpy(t->ak_cert, der, (size_t)n);
+    t->ak_cert_len = (size_t)n;
+    ARCA_INFO("tpm sealing: TPM evidence carries the AK certificate %s/%s", state_dir, TPM_AK_CERT_FILE);
+out:
+    tpm_flush(&t->conn, &ak);
+    Esys_Free(ak_pub);
+    free(ak_spki);
+    OPENSSL_free(spki);
+    OPENSSL_free(der);
+    X509_free(cert);
+    BIO_free(bio);
+    return st;
+}
+
+static arca_status tpm_open(const arca_sealing_config *cfg, const arca_enclave_identity *self, void **out_state)
 {
     arca_status st = ARCA_OK;
     tpm_settings ts;
     tpm_state *t = NULL;
     TPM2B_PUBLIC pub;
     TPM2B_PRIVATE priv;
+    int dirfd = -1;
 
     ARCA_GUARD(tpm_settings_from(cfg, &ts));
-    ARCA_GUARD(load_seed_files(cfg->state_dir, &pub, &priv));
+    ARCA_GUARD(open_state_dir(cfg->state_dir, false, &dirfd));
+    ARCA_GUARD_OUT(load_seed_files(dirfd, cfg->state_dir, &pub, &priv));
     t = calloc(1, sizeof *t);
-    ARCA_ENSURE(t != NULL, ARCA_ERR_NOMEM);
+    ARCA_ENSURE_OUT(t != NULL, ARCA_ERR_NOMEM);
     pthread_mutex_init(&t->lock, NULL);
     t->nv = ESYS_TR_NONE;
     t->pcr = ts.pcr;
     t->nv_index = ts.nv_index;
     ARCA_GUARD_OUT(tpm_connect(&ts, &t->conn));
-    ARCA_GUARD_OUT(unseal_seed(&t->conn, ts.pcr, &pub, &priv, &t->seed));
+    ARCA_GUARD_OUT(unseal_seed(&t->conn, ts.pcr, dirfd, cfg->state_dir, self, &pub, &priv, &t->seed));
+    identity_record_keep(&t->conn, ts.pcr, dirfd, cfg->state_dir, self);
 
     TSS2_RC rc = Esys_TR_FromTPMPublic(t->conn.esys, ts.nv_index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t->nv);
     if (rc != TSS2_RC_SUCCESS) {
@@ -463,10 +699,12 @@ static arca_status tpm_open(const arca_sealing_config *cfg, void **out_state)
         goto out;
     }
     ARCA_GUARD_OUT(nv_check_counter(&t->conn, t->nv, ts.nv_index));
+    ARCA_GUARD_OUT(load_ak_cert(t, dirfd, cfg->state_dir));
     *out_state = t;
     t = NULL;
 out:
     tpm_close(t);
+    if (dirfd >= 0) close(dirfd);
     return st;
 }
 
@@ -475,11 +713,57 @@ static const arca_secret *tpm_seed(void *state)
     return &((tpm_state *)state)->seed;
 }
 
+/* After a TPM operation failed. If the TPM went away mid-command (swtpm
+ * killed, a vTPM hiccup), ESAPI is left in the middle of its command
+ * sequence and refuses every later call ("function called in the wrong
+ * order"), so the appliance would never recover: start a fresh ESAPI
+ * context on the same TCTI (no new connection: none may be opened after
+ * start-up) and drop what belonged to the old one. The NV record is looked
+ * up again on next use. Called with t->lock held. */
+static void recover_after_failure(tpm_state *t)
+{
+    if (t->conn.esys != NULL) {
+        /* The record is ESAPI memory only; closing it sends no command. */
+        if (t->nv != ESYS_TR_NONE) (void)Esys_TR_Close(t->conn.esys, &t->nv);
+        Esys_Finalize(&t->conn.esys); /* leaves our TCTI alone */
+    }
+    t->nv = ESYS_TR_NONE;
+    TSS2_RC rc = Esys_Initialize(&t->conn.esys, t->conn.tcti, NULL);
+    if (rc != TSS2_RC_SUCCESS) {
+        t->conn.esys = NULL;
+        (void)tpm_fail("Esys_Initialize (after a TPM failure)", rc);
+        return;
+    }
+    ARCA_WARN("tpm: a TPM operation failed; the next one starts afresh on the same connection");
+}
+
+/* The NV counter's ESAPI record, looked up again after a recovery.
+ * Called with t->lock held. */
+static arca_status ensure_ready(tpm_state *t)
+{
+    if (t->conn.esys == NULL) {
+        TSS2_RC rc = Esys_Initialize(&t->conn.esys, t->conn.tcti, NULL);
+        if (rc != TSS2_RC_SUCCESS) {
+            t->conn.esys = NULL;
+            return tpm_fail("Esys_Initialize", rc);
+        }
+    }
+    if (t->nv != ESYS_TR_NONE) return ARCA_OK;
+    TSS2_RC rc = Esys_TR_FromTPMPublic(t->conn.esys, t->nv_index, ESYS_TR_NONE, ESYS_TR_NONE, ESYS_TR_NONE, &t->nv);
+    if (rc != TSS2_RC_SUCCESS) {
+        t->nv = ESYS_TR_NONE;
+        return tpm_fail("TR_FromTPMPublic (counter)", rc);
+    }
+    return ARCA_OK;
+}
+
 static arca_status tpm_counter_read(void *state, uint64_t *out)
 {
     tpm_state *t = state;
     pthread_mutex_lock(&t->lock);
-    arca_status st = nv_read_counter(&t->conn, t->nv, out);
+    arca_status st = ensure_ready(t);
+    if (st == ARCA_OK) st = nv_read_counter(&t->conn, t->nv, out);
+    if (st != ARCA_OK) recover_after_failure(t);
     pthread_mutex_unlock(&t->lock);
     return st;
 }
@@ -487,14 +771,14 @@ static arca_status tpm_counter_read(void *state, uint64_t *out)
 static arca_status tpm_counter_increment(void *state, uint64_t *out_new)
 {
     tpm_state *t = state;
-    arca_status st = ARCA_OK;
     pthread_mutex_lock(&t->lock);
-    TSS2_RC rc = Esys_NV_Increment(t->conn.esys, t->nv, t->nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
-    if (rc != TSS2_RC_SUCCESS) {
-        st = tpm_fail("NV_Increment (counter)", rc);
-    } else {
-        st = nv_read_counter(&t->conn, t->nv, out_new);
+    arca_status st = ensure_ready(t);
+    if (st == ARCA_OK) {
+        TSS2_RC rc = Esys_NV_Increment(t->conn.esys, t->nv, t->nv, ESYS_TR_PASSWORD, ESYS_TR_NONE, ESYS_TR_NONE);
+        st = rc == TSS2_RC_SUCCESS ? nv_read_counter(&t->conn, t->nv, out_new)
+                                   : tpm_fail("NV_Increment (counter)", rc);
     }
+    if (st != ARCA_OK) recover_after_failure(t);
     pthread_mutex_unlock(&t->lock);
     return st;
 }
@@ -505,7 +789,10 @@ static arca_status tpm_evidence_create_op(void *state, const arca_enclave_identi
 {
     tpm_state *t = state;
     pthread_mutex_lock(&t->lock);
-    arca_status st = tpm_evidence_create(&t->conn, t->pcr, id, report_data, out, out_len);
+    arca_status st = ensure_ready(t);
+    if (st == ARCA_OK)
+        st = tpm_evidence_create(&t->conn, t->pcr, id, report_data, t->ak_cert, t->ak_cert_len, out, out_len);
+    if (st != ARCA_OK) recover_after_failure(t);
     pthread_mutex_unlock(&t->lock);
     return st;
 }

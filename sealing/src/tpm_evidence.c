@@ -4,7 +4,9 @@
  *   signer_id[32] | u16 product_id | u16 svn | u8 debug(0/1) | u8 pcr_index |
  *   u16-prefixed TPMS_ATTEST (the marshalled quote, as signed by the AK) |
  *   u16-prefixed TPMT_SIGNATURE (marshalled; ECDSA P-256 / SHA-256) |
- *   u16-prefixed AK SubjectPublicKeyInfo (DER, ECC P-256)
+ *   u16-prefixed AK SubjectPublicKeyInfo (DER, ECC P-256) |
+ *   u16-prefixed AK certificate (DER X.509; empty when the TPM's AK is not
+ *   enrolled: state_dir/tpm-ak.crt, tests/tools/tpm-ak-enrol.sh)
  *
  * The quote's qualifying data (extraData) is SHA-256(report_data). The
  * identity fields are claims that the verifier checks against the quoted
@@ -13,11 +15,16 @@
  * arca_sealing_tpm_extend_identity puts there). The image measurement is
  * not in the PCR and is not carried.
  *
- * What a verifier learns: that a key which only signs TPM-generated data
- * (a restricted TPM signing key) quoted the PCR holding this identity, for
- * this report data. Not yet: that the AK belongs to a genuine TPM (the
- * AK -> EK certificate chain is the next step; until then relying parties
- * pin attester_key_id), nor anything about other PCRs (boot chain). */
+ * What a verifier learns from arca_evidence_verify: that a key which only
+ * signs TPM-generated data (a restricted TPM signing key) quoted the PCR
+ * holding this identity, for this report data. arca_evidence_check_tpm_ak
+ * adds that the AK is a genuine TPM's: its certificate, issued by the
+ * operator's attestation CA after credential activation against the TPM
+ * maker's EK certificate, chains to the CA the relying party accepts and
+ * certifies the very key that signed the quote. Nothing is learnt about
+ * other PCRs (boot chain). */
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +33,7 @@
 #include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include <tss2/tss2_mu.h>
 
@@ -41,7 +49,8 @@
 #define TPM_SIG_MAX 512u
 
 arca_status tpm_evidence_create(tpm_conn *c, uint32_t pcr, const arca_enclave_identity *id,
-                                const uint8_t report_data[ARCA_REPORT_DATA_LEN], uint8_t **out, size_t *out_len)
+                                const uint8_t report_data[ARCA_REPORT_DATA_LEN], const uint8_t *ak_cert,
+                                size_t ak_cert_len, uint8_t **out, size_t *out_len)
 {
     arca_status st = ARCA_OK;
     ESYS_TR ak = ESYS_TR_NONE;
@@ -85,6 +94,7 @@ arca_status tpm_evidence_create(tpm_conn *c, uint32_t pcr, const arca_enclave_id
     ARCA_GUARD_OUT(arca_builder_add_u16_prefixed(&b, quoted->attestationData, quoted->size));
     ARCA_GUARD_OUT(arca_builder_add_u16_prefixed(&b, sig_buf, sig_len));
     ARCA_GUARD_OUT(arca_builder_add_u16_prefixed(&b, spki, spki_len));
+    ARCA_GUARD_OUT(arca_builder_add_u16_prefixed(&b, ak_cert, ak_cert_len));
     ARCA_GUARD_OUT(arca_builder_finish(&b, out, out_len));
 out:
     arca_builder_cleanup(&b);
@@ -216,7 +226,7 @@ arca_status arca_evidence_verify_tpm(arca_cursor *c, const uint8_t report_data[A
                                      arca_evidence_claims *out)
 {
     arca_status st = ARCA_OK;
-    arca_cursor attest_c, sig_c, spki_c;
+    arca_cursor attest_c, sig_c, spki_c, cert_c;
     const uint8_t *attest = NULL, *sig = NULL, *spki = NULL;
     uint8_t debug = 0, pcr = 0;
     uint8_t *der_sig = NULL;
@@ -239,6 +249,7 @@ arca_status arca_evidence_verify_tpm(arca_cursor *c, const uint8_t report_data[A
     ARCA_GUARD(arca_cursor_get_u16_prefixed(c, &attest_c));
     ARCA_GUARD(arca_cursor_get_u16_prefixed(c, &sig_c));
     ARCA_GUARD(arca_cursor_get_u16_prefixed(c, &spki_c));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(c, &cert_c)); /* checked by arca_evidence_check_tpm_ak */
     ARCA_GUARD(arca_cursor_finish(c));
     size_t attest_len = arca_cursor_remaining(&attest_c);
     size_t sig_len = arca_cursor_remaining(&sig_c);
@@ -276,5 +287,118 @@ arca_status arca_evidence_verify_tpm(arca_cursor *c, const uint8_t report_data[A
 out:
     OPENSSL_free(der_sig);
     EVP_PKEY_free(ak);
+    return st;
+}
+
+/* --- the AK certificate --- */
+
+static arca_status say(char *msg, size_t msg_len, arca_status st, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+static arca_status say(char *msg, size_t msg_len, arca_status st, const char *fmt, ...)
+{
+    if (msg != NULL && msg_len > 0) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(msg, msg_len, fmt, ap);
+        va_end(ap);
+    }
+    return st;
+}
+
+/* The AK SPKI and certificate of kind-2 evidence (structure only). */
+static arca_status tpm_ak_fields(const uint8_t *evidence, size_t evidence_len, arca_cursor *out_spki,
+                                 arca_cursor *out_cert)
+{
+    arca_cursor c, skip;
+    const uint8_t *magic = NULL;
+    uint16_t format = 0;
+    uint8_t kind = 0;
+
+    ARCA_ENSURE(evidence_len <= EVD_MAX, ARCA_ERR_DECODE);
+    arca_cursor_init(&c, evidence, evidence_len);
+    ARCA_GUARD(arca_cursor_get_bytes(&c, 8, &magic));
+    ARCA_ENSURE(memcmp(magic, EVD_MAGIC, 8) == 0, ARCA_ERR_DECODE);
+    ARCA_GUARD(arca_cursor_get_u16(&c, &format));
+    ARCA_ENSURE(format == EVD_FORMAT, ARCA_ERR_DECODE);
+    ARCA_GUARD(arca_cursor_get_u8(&c, &kind));
+    ARCA_ENSURE(kind == ARCA_EVIDENCE_KIND_TPM, ARCA_ERR_ARGS);
+    ARCA_GUARD(arca_cursor_skip(&c, 32 + 2 + 2 + 1 + 1)); /* identity, pcr index */
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, &skip)); /* attest */
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, &skip)); /* signature */
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, out_spki));
+    ARCA_GUARD(arca_cursor_get_u16_prefixed(&c, out_cert));
+    return arca_cursor_finish(&c);
+}
+
+arca_status arca_evidence_check_tpm_ak(const uint8_t *evidence, size_t evidence_len, const char *ca_file, char *msg,
+                                       size_t msg_len)
+{
+    arca_status st = ARCA_OK;
+    arca_cursor spki_c, cert_c;
+    const uint8_t *spki = NULL, *der = NULL;
+    uint8_t *cert_spki = NULL;
+    X509 *cert = NULL;
+    X509_STORE *store = NULL;
+    X509_STORE_CTX *ctx = NULL;
+    char subject[256] = "";
+
+    if (msg != NULL && msg_len > 0) msg[0] = '\0';
+    if (evidence == NULL || ca_file == NULL || ca_file[0] == '\0')
+        return say(msg, msg_len, ARCA_ERR_ARGS, "evidence and an AK CA file are required");
+    st = tpm_ak_fields(evidence, evidence_len, &spki_c, &cert_c);
+    if (st == ARCA_ERR_ARGS) return say(msg, msg_len, st, "not TPM evidence: there is no attestation key to check");
+    if (st != ARCA_OK) return say(msg, msg_len, ARCA_ERR_DECODE, "TPM evidence is malformed");
+    const size_t spki_len = arca_cursor_remaining(&spki_c), cert_len = arca_cursor_remaining(&cert_c);
+    if (cert_len == 0)
+        return say(msg, msg_len, ARCA_ERR_ATTEST_ATTESTER,
+                   "the TPM evidence carries no AK certificate: the TPM's attestation key is not enrolled with an "
+                   "attestation CA");
+    ARCA_GUARD(arca_cursor_get_bytes(&spki_c, spki_len, &spki));
+    ARCA_GUARD(arca_cursor_get_bytes(&cert_c, cert_len, &der));
+
+    const uint8_t *p = der;
+    cert = d2i_X509(NULL, &p, (long)cert_len);
+    if (cert == NULL || p != der + cert_len) {
+        st = say(msg, msg_len, ARCA_ERR_DECODE, "the AK certificate in the TPM evidence is malformed");
+        goto out;
+    }
+    X509_NAME_oneline(X509_get_subject_name(cert), subject, sizeof subject);
+    store = X509_STORE_new();
+    ctx = X509_STORE_CTX_new();
+    ARCA_ENSURE_OUT(store != NULL && ctx != NULL, ARCA_ERR_NOMEM);
+    if (X509_STORE_load_file(store, ca_file) != 1) {
+        st = say(msg, msg_len, ARCA_ERR_CONFIG, "cannot read the accepted AK CA certificate(s) from %s", ca_file);
+        goto out;
+    }
+    ARCA_ENSURE_OUT(X509_STORE_CTX_init(ctx, store, cert, NULL) == 1, ARCA_ERR_CRYPTO);
+    if (X509_verify_cert(ctx) != 1) {
+        st = say(msg, msg_len, ARCA_ERR_ATTEST_ATTESTER,
+                 "the AK certificate (%s) is not issued by the accepted AK CA (%s): %s", subject, ca_file,
+                 X509_verify_cert_error_string(X509_STORE_CTX_get_error(ctx)));
+        goto out;
+    }
+    if ((X509_get_extension_flags(cert) & EXFLAG_KUSAGE) != 0 &&
+        (X509_get_key_usage(cert) & KU_DIGITAL_SIGNATURE) == 0) {
+        st = say(msg, msg_len, ARCA_ERR_ATTEST_ATTESTER, "the AK certificate (%s) does not allow digitalSignature",
+                 subject);
+        goto out;
+    }
+    int n = i2d_PUBKEY(X509_get0_pubkey(cert), &cert_spki);
+    ARCA_ENSURE_OUT(n > 0, ARCA_ERR_CRYPTO);
+    if ((size_t)n != spki_len || memcmp(cert_spki, spki, spki_len) != 0) {
+        st = say(msg, msg_len, ARCA_ERR_ATTEST_ATTESTER,
+                 "the AK certificate (%s) certifies another key than the one that signed the quote (a quote from "
+                 "another TPM)",
+                 subject);
+        goto out;
+    }
+out:
+    if (st == ARCA_ERR_NOMEM || st == ARCA_ERR_CRYPTO) (void)say(msg, msg_len, st, "AK certificate check failed");
+    OPENSSL_free(cert_spki);
+    X509_STORE_CTX_free(ctx);
+    X509_STORE_free(store);
+    X509_free(cert);
+    ERR_clear_error();
     return st;
 }

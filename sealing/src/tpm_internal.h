@@ -20,6 +20,9 @@
 #define TPM_SEED_LEN 32u
 #define TPM_SEED_PUB_FILE "tpm-seed.pub"
 #define TPM_SEED_PRIV_FILE "tpm-seed.priv"
+#define TPM_SEED_IDENTITY_FILE "tpm-seed.identity"
+#define TPM_AK_CERT_FILE "tpm-ak.crt"
+#define TPM_AK_CERT_MAX 2048u /* DER; keeps the evidence under its 4 KiB cap */
 
 /* A live connection: the TCTI and the ESAPI context on it. */
 typedef struct tpm_conn {
@@ -44,7 +47,14 @@ arca_status tpm_settings_from(const arca_sealing_config *cfg, tpm_settings *out)
 arca_status tpm_connect(const tpm_settings *ts, tpm_conn *out);
 void tpm_disconnect(tpm_conn *c);
 
-/* Log "tpm: <what> failed: <decoded rc>" and return ARCA_ERR_IO. */
+/* The name of a TPM response code as the TPM 2.0 specification spells it
+ * ("TPM_RC_POLICY_FAIL"), after stripping the handle/session/parameter
+ * number; "TPM_RC_?" for one not in the table, a short phrase for codes
+ * from the TSS layers (TCTI, ESAPI). Never NULL; static storage. */
+const char *tpm_rc_name(TSS2_RC rc);
+
+/* Log "tpm: <what> failed: <TPM_RC name>: <decoded rc> (0x...)" and
+ * return ARCA_ERR_IO. */
 arca_status tpm_fail(const char *what, TSS2_RC rc);
 /* The TPM's response code with the layer and the handle/session/parameter
  * number stripped, for comparison with TPM2_RC_* constants. */
@@ -87,9 +97,11 @@ arca_status tpm_ecc_public_spki(const TPM2B_PUBLIC *pub, uint8_t **out, size_t *
 
 /* Quote the PCR with the attestation key, qualifying data =
  * SHA-256(report_data), and build kind-2 evidence (format in
- * tpm_evidence.c); *out malloc'd. The AK is created and flushed here.
+ * tpm_evidence.c) carrying ak_cert (DER, borrowed; NULL/0 when the AK is
+ * not enrolled); *out malloc'd. The AK is created and flushed here.
  * ARCA_ERR_IO (logged) if the TPM fails. */
 arca_status tpm_evidence_create(tpm_conn *c, uint32_t pcr, const arca_enclave_identity *id,
-                                const uint8_t report_data[ARCA_REPORT_DATA_LEN], uint8_t **out, size_t *out_len);
+                                const uint8_t report_data[ARCA_REPORT_DATA_LEN], const uint8_t *ak_cert,
+                                size_t ak_cert_len, uint8_t **out, size_t *out_len);
 
 #endif

@@ -63,9 +63,64 @@ TSS2_RC tpm_rc_base(TSS2_RC rc)
     return rc & 0xFFFu;
 }
 
+const char *tpm_rc_name(TSS2_RC rc)
+{
+    /* The TPM's own response codes an operator meets in practice, by the
+     * names of the TPM 2.0 specification (Part 2, 6.6.3); anything else is
+     * left to Tss2_RC_Decode. Codes from the TSS layers (TCTI, ESAPI) are
+     * not the TPM's and are named by their layer. */
+    static const struct {
+        TSS2_RC rc;
+        const char *name;
+    } names[] = {
+        {TPM2_RC_INITIALIZE, "TPM_RC_INITIALIZE"},
+        {TPM2_RC_FAILURE, "TPM_RC_FAILURE"},
+        {TPM2_RC_AUTH_MISSING, "TPM_RC_AUTH_MISSING"},
+        {TPM2_RC_POLICY, "TPM_RC_POLICY"},
+        {TPM2_RC_PCR, "TPM_RC_PCR"},
+        {TPM2_RC_PCR_CHANGED, "TPM_RC_PCR_CHANGED"},
+        {TPM2_RC_NV_DEFINED, "TPM_RC_NV_DEFINED"},
+        {TPM2_RC_NV_RANGE, "TPM_RC_NV_RANGE"},
+        {TPM2_RC_NV_LOCKED, "TPM_RC_NV_LOCKED"},
+        {TPM2_RC_NV_UNINITIALIZED, "TPM_RC_NV_UNINITIALIZED"},
+        {TPM2_RC_NV_SPACE, "TPM_RC_NV_SPACE"},
+        {TPM2_RC_OBJECT_MEMORY, "TPM_RC_OBJECT_MEMORY"},
+        {TPM2_RC_SESSION_MEMORY, "TPM_RC_SESSION_MEMORY"},
+        {TPM2_RC_OBJECT_HANDLES, "TPM_RC_OBJECT_HANDLES"},
+        {TPM2_RC_SESSION_HANDLES, "TPM_RC_SESSION_HANDLES"},
+        {TPM2_RC_LOCKOUT, "TPM_RC_LOCKOUT"},
+        {TPM2_RC_RETRY, "TPM_RC_RETRY"},
+        {TPM2_RC_AUTH_FAIL, "TPM_RC_AUTH_FAIL"},
+        {TPM2_RC_BAD_AUTH, "TPM_RC_BAD_AUTH"},
+        {TPM2_RC_POLICY_FAIL, "TPM_RC_POLICY_FAIL"},
+        {TPM2_RC_INTEGRITY, "TPM_RC_INTEGRITY"},
+        {TPM2_RC_HANDLE, "TPM_RC_HANDLE"},
+        {TPM2_RC_VALUE, "TPM_RC_VALUE"},
+        {TPM2_RC_SIGNATURE, "TPM_RC_SIGNATURE"},
+        {TPM2_RC_TICKET, "TPM_RC_TICKET"},
+    };
+    if ((rc & TSS2_RC_LAYER_MASK) != TSS2_TPM_RC_LAYER) {
+        switch (rc & TSS2_RC_LAYER_MASK) {
+        case TSS2_TCTI_RC_LAYER:
+            return "TSS2 TCTI error (the TPM could not be reached)";
+        case TSS2_ESAPI_RC_LAYER:
+            return "TSS2 ESAPI error";
+        case TSS2_MU_RC_LAYER:
+            return "TSS2 marshalling error";
+        default:
+            return "TSS2 error";
+        }
+    }
+    TSS2_RC base = tpm_rc_base(rc);
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++) {
+        if (names[i].rc == base) return names[i].name;
+    }
+    return "TPM_RC_?";
+}
+
 arca_status tpm_fail(const char *what, TSS2_RC rc)
 {
-    ARCA_ERROR("tpm: %s failed: %s (0x%x)", what, Tss2_RC_Decode(rc), (unsigned)rc);
+    ARCA_ERROR("tpm: %s failed: %s: %s (0x%x)", what, tpm_rc_name(rc), Tss2_RC_Decode(rc), (unsigned)rc);
     return ARCA_ERR_IO;
 }
 

@@ -101,6 +101,10 @@ grep -q "PCR $PCR (sha256) does not hold the value the seed was sealed to" "$T/r
   || fail "the refusal does not name PCR $PCR: $(cat "$T/refused.log")"
 grep -q "enclave refused to start: ARCA_ERR_SEED" "$T/refused.log" \
   || fail "arcad does not say ARCA_ERR_SEED: $(cat "$T/refused.log")"
-grep -q "a policy check failed (0x99d)" "$T/refused.log" || fail "the TPM's decoded policy error is not shown"
+grep -q "TPM_RC_POLICY_FAIL: tpm:session(1):a policy check failed (0x99d)" "$T/refused.log" \
+  || fail "the TPM's policy error is not named and decoded: $(cat "$T/refused.log")"
+# (arcad extended the identity once more on top of it before the refusal)
+grep -qE "PCR $PCR holds [0-9a-f]{64}, which is not this image's identity measured once: something else was extended" \
+  "$T/refused.log" || fail "the refusal does not say the PCR was extended with something else: $(cat "$T/refused.log")"
 [ ! -S "$ARCA_SOCKET" ] || fail "a refused arcad left its socket behind"
-pass "with PCR $PCR extended by something else, arcad refuses to start (PCR named, ARCA_ERR_SEED)"
+pass "with PCR $PCR extended by something else, arcad refuses to start (PCR and its value named, TPM_RC_POLICY_FAIL, ARCA_ERR_SEED)"

@@ -622,6 +622,16 @@ static void test_policy(void **state)
     assert_non_null(strstr(msg, "evidence attestation key "));
     assert_non_null(strstr(msg, " is not the expected key 3434"));
 
+    /* An AK CA applies to TPM evidence only (tests/unit/test_sealing_tpm.c,
+     * tests/integration/test_tpm_ak_cert.sh): dev evidence, which has no
+     * TPM attestation key, is governed by allow_dev alone and the CA file is
+     * not even read. */
+    p = strict_policy(f);
+    p.tpm_ak_ca_file = "/nonexistent/ak-ca.pem";
+    assert_int_equal(arca_ratls_cert_verify(f->cert, &p, &r, msg, sizeof msg), ARCA_OK);
+    assert_string_equal(msg, "");
+    assert_true(r.evidence.insecure_dev);
+
     /* A message buffer that is too small is truncated, NUL-terminated. */
     char small[8];
     p = strict_policy(f);

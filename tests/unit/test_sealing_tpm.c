@@ -24,9 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <openssl/evp.h>
+#include <openssl/pem.h>
 #include <openssl/sha.h>
+#include <openssl/x509.h>
+#include <openssl/x509v3.h>
 
 #include "arca/log.h"
+#include "arca/ratls.h"
 #include "arca/sealing.h"
 #include "arca/secret.h"
 
@@ -650,6 +655,13 @@ static void test_evidence(void **state)
     assert_no_tpm_handles(f);
 }
 
+static EVP_PKEY *new_p256(void)
+{
+    EVP_PKEY *k = EVP_PKEY_Q_keygen(NULL, NULL, "EC", "P-256");
+    assert_non_null(k);
+    return k;
+}
+
 static void test_evidence_after_pcr_moved(void **state)
 {
     fixture *f = *state;
@@ -667,8 +679,326 @@ static void test_evidence_after_pcr_moved(void **state)
     assert_int_equal(arca_sealing_open(&other_cfg, &liar, &s), ARCA_OK);
     assert_int_equal(arca_sealing_evidence_create(s, rd, &ev, &ev_len), ARCA_OK);
     assert_int_equal(arca_evidence_verify(ev, ev_len, rd, &claims), ARCA_ERR_ATTEST_MEASUREMENT);
+    /* The same in an RA-TLS certificate: the verifier names the check. */
+    EVP_PKEY *tls_key = new_p256();
+    X509 *cert = NULL;
+    arca_ratls_cert_params params = {.subject_cn = "arca-test", .validity_secs = 3600};
+    arca_ratls_policy policy = {.allow_dev = false};
+    arca_ratls_result result;
+    char msg[ARCA_RATLS_MSG_LEN];
+    assert_int_equal(arca_ratls_cert_create(s, tls_key, &params, &cert, NULL, NULL), ARCA_OK);
+    assert_int_equal(arca_ratls_cert_verify(cert, &policy, &result, msg, sizeof msg), ARCA_ERR_ATTEST_MEASUREMENT);
+    assert_string_equal(msg, "the TPM quote's PCR does not hold the claimed enclave identity (a quote over other "
+                             "PCR values)");
+    X509_free(cert);
+    EVP_PKEY_free(tls_key);
     arca_sealing_free(s);
     free(ev);
+    assert_no_tpm_handles(f);
+}
+
+/* A platform restart: swtpm stopped and started on the same state, so the
+ * PCRs are reset and the persistent state (seed, counter) kept. */
+static void reboot(fixture *f)
+{
+    uint8_t zero[32] = {0}, pcr[32];
+    stop_swtpm(f);
+    start_swtpm(f);
+    pcr_value(f, pcr);
+    assert_memory_equal(pcr, zero, 32);
+}
+
+/* The TPM refuses the seed to another signer and to a lower SVN, and the
+ * refusal says which, with the TPM's own error named; the right image
+ * unseals again after the next restart. */
+static void test_refusal_explained(void **state)
+{
+    fixture *f = *state;
+    arca_sealing *s = NULL;
+    arca_enclave_identity other, older, newer;
+    char path[160];
+    struct stat sb;
+
+    init_root(f); /* f->id: signer 0x11.., product 7, svn 5 */
+    arca_sealing_free(open_ok(f));
+    snprintf(path, sizeof path, "%s/tpm-seed.identity", f->state_dir);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 43);
+    assert_int_equal(sb.st_mode & 0777, 0600);
+
+    make_identity(&other, 0x22, 7, 5);
+    reboot(f);
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &other), ARCA_OK);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &other, &s), ARCA_ERR_SEED);
+    assert_null(s);
+    assert_non_null(strstr(log_text(f), "TPM_RC_POLICY_FAIL"));
+    assert_non_null(strstr(log_text(f), "this enclave image is signed by another signer (2222"));
+    assert_non_null(strstr(log_text(f), "than the one the seed was sealed for (1111"));
+    /* The PCR holds `other` measured once: nothing else was extended. */
+    assert_null(strstr(log_text(f), "something else was extended"));
+
+    make_identity(&older, 0x11, 7, 4);
+    reboot(f);
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &older), ARCA_OK);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &older, &s), ARCA_ERR_SEED);
+    assert_non_null(strstr(log_text(f), "this enclave image has SVN 4, lower than SVN 5 that the seed was sealed "
+                                        "for: a downgrade cannot unseal it"));
+    assert_non_null(strstr(log_text(f), "TPM_RC_POLICY_FAIL"));
+
+    make_identity(&newer, 0x11, 7, 6);
+    reboot(f);
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &newer), ARCA_OK);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &newer, &s), ARCA_ERR_SEED);
+    assert_non_null(strstr(log_text(f), "has SVN 6, the seed was sealed for SVN 5"));
+
+    /* The right image after a restart: unseals. */
+    reboot(f);
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &f->id), ARCA_OK);
+    arca_sealing_free(open_ok(f));
+
+    /* Something else extended on top of it: the PCR is named as the cause,
+     * and no identity is blamed (the record matches this image). */
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &other), ARCA_OK);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &f->id, &s), ARCA_ERR_SEED);
+    assert_non_null(strstr(log_text(f), "PCR 15 holds "));
+    assert_non_null(strstr(log_text(f), "something else was extended into it since the TPM was last reset"));
+    assert_null(strstr(log_text(f), "another signer"));
+    assert_null(strstr(log_text(f), "SVN"));
+
+    /* A malformed record is ignored with a warning; the refusal still names
+     * the PCR and the TPM's error. */
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fputs("garbage", fp) >= 0, 1);
+    fclose(fp);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &f->id, &s), ARCA_ERR_SEED);
+    assert_non_null(strstr(log_text(f), "tpm-seed.identity is malformed; ignoring it"));
+    assert_non_null(strstr(log_text(f), "TPM_RC_POLICY_FAIL"));
+    assert_no_tpm_handles(f);
+}
+
+/* The TPM unreachable after open (swtpm killed): counter and evidence fail
+ * with ARCA_ERR_IO and a logged reason; sealing and unsealing (no TPM)
+ * go on; once the TPM is back on the same state, all work again. */
+static void test_tpm_goes_away(void **state)
+{
+    fixture *f = *state;
+    arca_blob_meta m;
+    uint8_t *blob = NULL, *ev = NULL, rd[ARCA_REPORT_DATA_LEN] = {9};
+    size_t len = 0, ev_len = 0;
+    uint64_t c0 = 0, c1 = 0;
+    arca_evidence_claims claims;
+
+    init_root(f);
+    arca_sealing *s = open_ok(f);
+    assert_int_equal(arca_sealing_counter_read(s, &c0), ARCA_OK);
+    stop_swtpm(f);
+    log_clear(f);
+    assert_int_equal(arca_sealing_counter_increment(s, &c1), ARCA_ERR_IO);
+    assert_int_equal(arca_sealing_evidence_create(s, rd, &ev, &ev_len), ARCA_ERR_IO);
+    assert_null(ev);
+    assert_non_null(strstr(log_text(f), "tpm: NV_Increment (counter) failed: TSS2 TCTI error"));
+    meta_for(&m, 0x77);
+    assert_int_equal(arca_sealing_seal(s, &m, k_aad, sizeof k_aad, k_pt, sizeof k_pt, &blob, &len), ARCA_OK);
+    assert_int_equal(unseal_one(s, &m, blob, len), ARCA_OK);
+
+    /* Back, PCRs reset (a restarted swtpm): the counter works again; a quote
+     * now covers a PCR that no longer holds the identity, which the
+     * verifier refuses. */
+    start_swtpm(f);
+    log_clear(f);
+    arca_status st = arca_sealing_counter_increment(s, &c1);
+    if (st != ARCA_OK) fail_msg("counter after the TPM came back: %s; log: %s", arca_status_name(st), log_text(f));
+    assert_true(c1 > c0);
+    assert_int_equal(arca_sealing_evidence_create(s, rd, &ev, &ev_len), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(ev, ev_len, rd, &claims), ARCA_ERR_ATTEST_MEASUREMENT);
+    free(ev);
+    ev = NULL;
+    assert_int_equal(arca_sealing_tpm_extend_identity(&f->cfg, &f->id), ARCA_OK);
+    assert_int_equal(arca_sealing_evidence_create(s, rd, &ev, &ev_len), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(ev, ev_len, rd, &claims), ARCA_OK);
+    free(ev);
+    free(blob);
+    arca_sealing_free(s);
+    assert_no_tpm_handles(f);
+}
+
+/* --- AK certificates --- */
+
+
+/* A certificate for pub issued by (issuer, issuer_key); self-signed when
+ * issuer is NULL (a CA). key_usage is the keyUsage extension value. */
+static X509 *make_cert(const char *cn, EVP_PKEY *pub, X509 *issuer, EVP_PKEY *issuer_key, const char *key_usage)
+{
+    X509 *c = X509_new();
+    assert_non_null(c);
+    assert_int_equal(X509_set_version(c, 2), 1);
+    ASN1_INTEGER_set(X509_get_serialNumber(c), (long)(random() & 0x7fffffff));
+    X509_gmtime_adj(X509_getm_notBefore(c), -60);
+    X509_gmtime_adj(X509_getm_notAfter(c), 3600);
+    X509_NAME *name = X509_get_subject_name(c);
+    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC, (const unsigned char *)cn, -1, -1, 0);
+    assert_int_equal(X509_set_issuer_name(c, issuer != NULL ? X509_get_subject_name(issuer) : name), 1);
+    assert_int_equal(X509_set_pubkey(c, pub), 1);
+    X509V3_CTX v3;
+    X509V3_set_ctx(&v3, issuer != NULL ? issuer : c, c, NULL, NULL, 0);
+    X509_EXTENSION *bc = X509V3_EXT_conf_nid(NULL, &v3, NID_basic_constraints,
+                                             issuer == NULL ? "critical,CA:TRUE" : "critical,CA:FALSE");
+    X509_EXTENSION *ku = X509V3_EXT_conf_nid(NULL, &v3, NID_key_usage, key_usage);
+    assert_non_null(bc);
+    assert_non_null(ku);
+    X509_add_ext(c, bc, -1);
+    X509_add_ext(c, ku, -1);
+    X509_EXTENSION_free(bc);
+    X509_EXTENSION_free(ku);
+    assert_true(X509_sign(c, issuer_key, EVP_sha256()) > 0);
+    return c;
+}
+
+static void write_pem(const char *path, X509 *cert)
+{
+    FILE *fp = fopen(path, "w");
+    assert_non_null(fp);
+    assert_int_equal(PEM_write_X509(fp, cert), 1);
+    fclose(fp);
+}
+
+/* This TPM's AK public key, re-created with tpm2-tools from the same
+ * template (as tests/tools/tpm-ak-enrol.sh does). */
+static EVP_PKEY *tpm_ak_public(fixture *f)
+{
+    char ctx[128], pem[128], args[512], out[4096];
+    snprintf(ctx, sizeof ctx, "%s/ak.ctx", f->dir);
+    snprintf(pem, sizeof pem, "%s/ak.pem", f->dir);
+    snprintf(args, sizeof args,
+             "createprimary -C e -g sha256 -G ecc256:ecdsa-sha256:null -a "
+             "'fixedtpm|fixedparent|sensitivedataorigin|userwithauth|noda|restricted|sign' -c %s",
+             ctx);
+    run_tool(f, args, out, sizeof out);
+    snprintf(args, sizeof args, "readpublic -c %s -f pem -o %s", ctx, pem);
+    run_tool(f, args, out, sizeof out);
+    run_tool(f, "flushcontext -t", out, sizeof out);
+    FILE *fp = fopen(pem, "r");
+    assert_non_null(fp);
+    EVP_PKEY *k = PEM_read_PUBKEY(fp, NULL, NULL, NULL);
+    fclose(fp);
+    assert_non_null(k);
+    return k;
+}
+
+/* Evidence from a fresh open (which reads state_dir/tpm-ak.crt). */
+static void evidence_now(fixture *f, const uint8_t rd[ARCA_REPORT_DATA_LEN], uint8_t **ev, size_t *ev_len)
+{
+    arca_evidence_claims claims;
+    arca_sealing *s = open_ok(f);
+    assert_int_equal(arca_sealing_evidence_create(s, rd, ev, ev_len), ARCA_OK);
+    assert_int_equal(arca_evidence_verify(*ev, *ev_len, rd, &claims), ARCA_OK);
+    arca_sealing_free(s);
+}
+
+static void test_ak_certificate(void **state)
+{
+    fixture *f = *state;
+    uint8_t rd[ARCA_REPORT_DATA_LEN] = {7, 7, 7};
+    uint8_t *ev = NULL;
+    size_t ev_len = 0;
+    char msg[256], ca_path[128], other_ca_path[128], crt[160];
+    arca_sealing *s = NULL;
+
+    snprintf(ca_path, sizeof ca_path, "%s/ak-ca.pem", f->dir);
+    snprintf(other_ca_path, sizeof other_ca_path, "%s/other-ca.pem", f->dir);
+    snprintf(crt, sizeof crt, "%s/tpm-ak.crt", f->state_dir);
+    EVP_PKEY *ca_key = new_p256(), *other_key = new_p256(), *stranger = new_p256();
+    X509 *ca = make_cert("Arca test attestation CA", ca_key, NULL, ca_key, "critical,keyCertSign");
+    X509 *other_ca = make_cert("Another CA", other_key, NULL, other_key, "critical,keyCertSign");
+    write_pem(ca_path, ca);
+    write_pem(other_ca_path, other_ca);
+    init_root(f);
+    EVP_PKEY *ak = tpm_ak_public(f);
+
+    /* Not enrolled: no certificate in the evidence. */
+    evidence_now(f, rd, &ev, &ev_len);
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_ERR_ATTEST_ATTESTER);
+    assert_non_null(strstr(msg, "carries no AK certificate"));
+    free(ev);
+
+    /* Enrolled: the AK certified by the accepted CA. */
+    X509 *good = make_cert("arca-tpm-ak", ak, ca, ca_key, "critical,digitalSignature");
+    write_pem(crt, good);
+    log_clear(f);
+    evidence_now(f, rd, &ev, &ev_len);
+    assert_non_null(strstr(log_text(f), "TPM evidence carries the AK certificate"));
+    assert_null(strstr(log_text(f), "certifies another key"));
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_OK);
+    assert_string_equal(msg, "");
+    /* ... but not by another CA. */
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, other_ca_path, msg, sizeof msg),
+                     ARCA_ERR_ATTEST_ATTESTER);
+    assert_non_null(strstr(msg, "is not issued by the accepted AK CA"));
+    /* Argument and file errors. */
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, "/nonexistent/ca.pem", msg, sizeof msg),
+                     ARCA_ERR_CONFIG);
+    assert_non_null(strstr(msg, "cannot read the accepted AK CA"));
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, NULL, msg, sizeof msg), ARCA_ERR_ARGS);
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len - 1, ca_path, msg, sizeof msg), ARCA_ERR_DECODE);
+    uint8_t kind = ev[10];
+    ev[10] = 1; /* not TPM evidence */
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_ERR_ARGS);
+    ev[10] = kind;
+    free(ev);
+
+    /* Issued by another CA. */
+    X509 *foreign = make_cert("arca-tpm-ak", ak, other_ca, other_key, "critical,digitalSignature");
+    write_pem(crt, foreign);
+    evidence_now(f, rd, &ev, &ev_len);
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_ERR_ATTEST_ATTESTER);
+    assert_non_null(strstr(msg, "is not issued by the accepted AK CA"));
+    free(ev);
+
+    /* A certificate of the accepted CA for another key: the quote comes
+     * from another TPM than the certified one. */
+    X509 *elsewhere = make_cert("arca-tpm-ak", stranger, ca, ca_key, "critical,digitalSignature");
+    write_pem(crt, elsewhere);
+    log_clear(f);
+    evidence_now(f, rd, &ev, &ev_len);
+    assert_non_null(strstr(log_text(f), "certifies another key than this TPM's attestation key"));
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_ERR_ATTEST_ATTESTER);
+    assert_non_null(strstr(msg, "certifies another key than the one that signed the quote"));
+    free(ev);
+
+    /* A certificate that does not allow signatures. */
+    X509 *no_sign = make_cert("arca-tpm-ak", ak, ca, ca_key, "critical,keyEncipherment");
+    write_pem(crt, no_sign);
+    evidence_now(f, rd, &ev, &ev_len);
+    assert_int_equal(arca_evidence_check_tpm_ak(ev, ev_len, ca_path, msg, sizeof msg), ARCA_ERR_ATTEST_ATTESTER);
+    assert_non_null(strstr(msg, "does not allow digitalSignature"));
+    free(ev);
+
+    /* A malformed file: open refuses, naming it. */
+    FILE *fp = fopen(crt, "w");
+    assert_non_null(fp);
+    fputs("not a certificate\n", fp);
+    fclose(fp);
+    log_clear(f);
+    assert_int_equal(arca_sealing_open(&f->cfg, &f->id, &s), ARCA_ERR_CONFIG);
+    assert_null(s);
+    assert_non_null(strstr(log_text(f), "tpm-ak.crt is not one X.509 certificate"));
+
+    X509_free(good);
+    X509_free(foreign);
+    X509_free(elsewhere);
+    X509_free(no_sign);
+    X509_free(ca);
+    X509_free(other_ca);
+    EVP_PKEY_free(ak);
+    EVP_PKEY_free(ca_key);
+    EVP_PKEY_free(other_key);
+    EVP_PKEY_free(stranger);
     assert_no_tpm_handles(f);
 }
 
@@ -717,6 +1047,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_evidence, setup, teardown),
         cmocka_unit_test_setup_teardown(test_evidence_after_pcr_moved, setup, teardown),
         cmocka_unit_test_setup_teardown(test_no_leak, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_refusal_explained, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tpm_goes_away, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_ak_certificate, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

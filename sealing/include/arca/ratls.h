@@ -85,6 +85,11 @@ typedef struct arca_ratls_policy {
     uint16_t min_svn;
     bool allow_dev;   /* accept dev (insecure, file-key-signed) evidence */
     bool allow_debug; /* accept an enclave identity flagged debug */
+    /* PEM file of the accepted TPM AK CA(s), or NULL: TPM evidence must then
+     * carry an AK certificate from one of them for the key that signed the
+     * quote (arca_evidence_check_tpm_ak). Dev evidence has no AK: it stays
+     * governed by allow_dev alone. */
+    const char *tpm_ak_ca_file;
 } arca_ratls_policy;
 
 /* What a verified certificate says. */
@@ -114,8 +119,14 @@ typedef struct arca_ratls_result {
  *   ARCA_ERR_UNSUPPORTED      pubkey-hash with a hash algorithm other than SHA-256
  *   ARCA_ERR_SIGNATURE_INVALID evidence signature does not verify
  *   ARCA_ERR_INTEGRITY        evidence report data is not SHA-512(claims)
+ *   ARCA_ERR_ATTEST_MEASUREMENT (TPM evidence) the quoted PCR does not hold
+ *                             the claimed identity: a quote over other PCR values
  *   ARCA_ERR_ATTEST_BINDING   pubkey-hash is not this certificate's key
- *   ARCA_ERR_ATTEST_ATTESTER  evidence signed by another attestation key than pinned
+ *   ARCA_ERR_ATTEST_ATTESTER  evidence signed by another attestation key than pinned;
+ *                             with tpm_ak_ca_file: TPM evidence without an AK
+ *                             certificate, one not issued by an accepted CA, or
+ *                             one for another key (a quote from another TPM)
+ *   ARCA_ERR_CONFIG           tpm_ak_ca_file cannot be read
  *   ARCA_ERR_ATTEST_INSECURE  dev or debug evidence the policy does not allow
  *   ARCA_ERR_IMAGE_SIGNER     enclave signer is not the expected one
  *   ARCA_ERR_ATTEST_MEASUREMENT enclave measurement is not the expected one

@@ -141,11 +141,32 @@ typedef struct arca_evidence_claims {
  * not a quote, its qualifying data is not SHA-256(report_data) or its PCR
  * selection is not the claimed sha256 PCR, ARCA_ERR_ATTEST_MEASUREMENT if
  * the quoted PCR digest is not the one the claimed identity gives. The AK
- * is not yet chained to an EK certificate: callers must pin
- * attester_key_id until that lands. */
+ * is not checked here: a relying party either checks its certificate with
+ * arca_evidence_check_tpm_ak (below) or pins attester_key_id. */
 ARCA_MUST_CHECK arca_status arca_evidence_verify(const uint8_t *evidence, size_t evidence_len,
                                                  const uint8_t report_data[ARCA_REPORT_DATA_LEN],
                                                  arca_evidence_claims *out);
+
+/* TPM evidence (kind 2) that arca_evidence_verify accepted: check that
+ * its attestation key is certified by a CA the relying party accepts.
+ * ca_file is a PEM file of accepted AK CA certificate(s) (the operator's
+ * attestation CA, which issued the AK certificate after credential
+ * activation against the TPM maker's EK certificate: see
+ * tests/tools/tpm-ak-enrol.sh). Checks, in order: the evidence carries an
+ * AK certificate; it chains to a CA in ca_file (X509_verify_cert, current
+ * time); its keyUsage, if present, allows digitalSignature; it certifies
+ * exactly the key that signed the quote. Reads ca_file on every call.
+ * msg (msg_len > 0; always NUL-terminated, "" on success) names the check
+ * that failed. Statuses:
+ *   ARCA_ERR_ATTEST_ATTESTER  no AK certificate; not issued by an accepted
+ *                             CA (with OpenSSL's reason); no
+ *                             digitalSignature; certifies another key (a
+ *                             quote from another TPM)
+ *   ARCA_ERR_DECODE           malformed evidence or certificate
+ *   ARCA_ERR_CONFIG           ca_file cannot be read or holds no certificate
+ *   ARCA_ERR_ARGS             NULL/empty arguments, or not TPM evidence */
+ARCA_MUST_CHECK arca_status arca_evidence_check_tpm_ak(const uint8_t *evidence, size_t evidence_len,
+                                                       const char *ca_file, char *msg, size_t msg_len);
 
 /* --- tpm mode ---
  *
@@ -157,13 +178,20 @@ ARCA_MUST_CHECK arca_status arca_evidence_verify(const uint8_t *evidence, size_t
  * index (TPMA_NV counter type, owner range) that starts wherever the TPM's
  * counters stand (not at 0) and only grows. Evidence is a TPM2_Quote over
  * the PCR by an ECC P-256 restricted signing primary in the endorsement
- * hierarchy, qualifying data = SHA-256(report_data).
+ * hierarchy, qualifying data = SHA-256(report_data). If state_dir holds
+ * tpm-ak.crt (PEM or DER, at most 2048 bytes DER: the AK certificate from
+ * the operator's attestation CA, tests/tools/tpm-ak-enrol.sh), it is read
+ * at open and carried in every quote's evidence; open refuses a malformed
+ * one (ARCA_ERR_CONFIG) and warns if it certifies another key. state_dir
+ * also gets tpm-seed.identity (which identity the seed was sealed for), so
+ * that a refused unseal says why (another signer, a lower SVN, or a PCR
+ * extended with something else). After a TPM failure (e.g. the TPM was
+ * unreachable) the next operation starts ESAPI afresh on the same TCTI
+ * connection, so the appliance recovers when the TPM is back.
  * TODO (next steps, not done): PolicyAuthorize by the enclave signer's key
  * so that a signed upgrade (same signer, SVN >= sealed) keeps unsealing
- * without re-initialising; the AK -> EK certificate chain (swtpm_setup
- * --create-ek-cert with swtpm_localca in tests); a policy on the NV counter
- * so only the enclave can increment it; reconnecting after the TPM goes
- * away. */
+ * without re-initialising; a policy on the NV counter so only the enclave
+ * can increment it. */
 
 /* Extend the configured PCR (sha256 bank) with the enclave identity
  * digest SHA-256(signer_id || u16 product_id || u16 svn || u8 debug), as
