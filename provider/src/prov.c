@@ -1,6 +1,8 @@
 /* The arca provider: entry point, configuration, connection pool, errors,
  * key objects (docs/openssl.md). */
 #include <errno.h>
+#include <limits.h>
+#include <openssl/x509.h>
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
 #include <openssl/err.h>
@@ -44,6 +46,7 @@ static const OSSL_ITEM reason_strings[] = {
     {ARCA_PROV_R_APPLIANCE, "the Arca appliance refused"},
     {ARCA_PROV_R_UNSUPPORTED, "not supported by the arca provider"},
     {ARCA_PROV_R_INTERNAL, "arca provider internal error"},
+    {ARCA_PROV_R_GEN, "arca key generation"},
     {0, NULL},
 };
 
@@ -75,8 +78,10 @@ static arca_status read_pin(arca_prov *p, char pin[PIN_MAX + 1])
     return ARCA_OK;
 }
 
-/* Called with p->lock held. */
-static arca_status pool_open(arca_prov *p)
+/* Open and log in a new pool (not under p->lock: this talks to the
+ * appliance, for up to timeout_ms, and a fork() in another thread must not
+ * find the lock held). */
+static arca_status pool_open(arca_prov *p, arca_client_pool **out, int *out_timeout)
 {
     arca_client_config cfg;
     char msg[ARCA_CLIENT_MSG_LEN];
@@ -111,9 +116,8 @@ static arca_status pool_open(arca_prov *p)
         arca_prov_error(p, reason, "login to partition %s: %s: %s", partition, arca_status_name(st), msg);
         goto out;
     }
-    p->pool = pool;
-    p->pool_pid = getpid();
-    p->timeout_ms = cfg.timeout_ms;
+    *out = pool;
+    *out_timeout = cfg.timeout_ms;
     pool = NULL;
 out:
     OPENSSL_cleanse(pin, sizeof pin);
@@ -121,28 +125,52 @@ out:
     return st;
 }
 
+/* Called with p->lock held: in a child after fork(), put the parent's
+ * pool aside. Closing it would send TLS close_notify records on the
+ * parent's connections (the sockets are shared) and could block on a
+ * mutex a parent thread held at fork(); it stays allocated and unused
+ * (its descriptors stay open in the child: at most POOL_MAX per fork). */
+static arca_status abandon_if_forked(arca_prov *p)
+{
+    arca_client_pool **a;
+    if (p->pool == NULL || p->pool_pid == getpid()) return ARCA_OK;
+    a = OPENSSL_realloc(p->abandoned, (p->num_abandoned + 1) * sizeof *a);
+    ARCA_ENSURE(a != NULL, ARCA_ERR_NOMEM);
+    a[p->num_abandoned++] = p->pool;
+    p->abandoned = a;
+    p->pool = NULL;
+    return ARCA_OK;
+}
+
 arca_status arca_prov_acquire(arca_prov *p, arca_client **out)
 {
     char msg[ARCA_CLIENT_MSG_LEN];
-    arca_client_pool *pool;
-    int timeout;
-    arca_status st = ARCA_OK;
+    arca_client_pool *pool = NULL, *fresh = NULL;
+    int timeout = 0, fresh_timeout = 0;
+    arca_status st;
 
     ARCA_ENSURE(pthread_mutex_lock(&p->lock) == 0, ARCA_ERR_INTERNAL);
-    if (p->pool != NULL && p->pool_pid != getpid()) {
-        /* A child after fork(): the parent's TLS sessions are not ours to
-         * use (their state is shared with the parent). Drop the pool
-         * without closing the parent's connections gracefully is not
-         * possible through the API; arca_client_pool_free closes our copies
-         * of the sockets, which the parent keeps open. */
-        arca_client_pool_free(p->pool);
-        p->pool = NULL;
-    }
-    if (p->pool == NULL) st = pool_open(p);
+    st = abandon_if_forked(p);
     pool = p->pool;
     timeout = p->timeout_ms;
     (void)pthread_mutex_unlock(&p->lock);
     ARCA_GUARD(st);
+    if (pool == NULL) {
+        ARCA_GUARD(pool_open(p, &fresh, &fresh_timeout));
+        ARCA_ENSURE(pthread_mutex_lock(&p->lock) == 0, ARCA_ERR_INTERNAL);
+        st = abandon_if_forked(p);
+        if (st == ARCA_OK && p->pool == NULL) { /* else another thread was first: use its pool */
+            p->pool = fresh;
+            p->pool_pid = getpid();
+            p->timeout_ms = fresh_timeout;
+            fresh = NULL;
+        }
+        pool = p->pool;
+        timeout = p->timeout_ms;
+        (void)pthread_mutex_unlock(&p->lock);
+        arca_client_pool_free(fresh);
+        ARCA_GUARD(st);
+    }
     st = arca_client_pool_acquire(pool, timeout, out, msg, sizeof msg);
     if (st != ARCA_OK) {
         arca_prov_error(p, ARCA_PROV_R_CONNECT, "appliance connection: %s: %s", arca_status_name(st), msg);
@@ -156,7 +184,9 @@ void arca_prov_release(arca_prov *p, arca_client *c, arca_status call_status)
     arca_client_pool *pool;
     if (c == NULL) return;
     if (pthread_mutex_lock(&p->lock) != 0) return;
-    pool = p->pool;
+    /* A client borrowed before a fork() and released in the child belongs
+     * to the abandoned pool: leave it alone. */
+    pool = p->pool_pid == getpid() ? p->pool : NULL;
     (void)pthread_mutex_unlock(&p->lock);
     if (pool != NULL) {
         arca_status st = arca_client_pool_release(pool, c, broken);
@@ -180,6 +210,24 @@ arca_status arca_prov_key_new(arca_prov *p, arca_prov_key_type type, bool has_pr
     k->pub = pub;
     *out = k;
     return ARCA_OK;
+}
+
+arca_status arca_prov_key_from_spki(arca_prov *p, arca_prov_key_type type, bool has_private, const arca_client_id *id,
+                                    const uint8_t *spki, size_t spki_len, arca_prov_key **out)
+{
+    const unsigned char *dp = spki;
+    EVP_PKEY *pub = NULL;
+    arca_status st;
+    if (spki_len > 0 && spki_len <= LONG_MAX) pub = d2i_PUBKEY_ex(NULL, &dp, (long)spki_len, p->libctx, NULL);
+    if (pub == NULL || dp != spki + spki_len ||
+        !EVP_PKEY_is_a(pub, type == ARCA_PROV_KEY_EC ? "EC" : arca_prov_key_type_name(type))) {
+        arca_prov_error(p, ARCA_PROV_R_INTERNAL, "the appliance's public key could not be decoded");
+        EVP_PKEY_free(pub);
+        return ARCA_ERR_DECODE;
+    }
+    st = arca_prov_key_new(p, type, has_private, id, pub, out);
+    if (st != ARCA_OK) EVP_PKEY_free(pub);
+    return st;
 }
 
 arca_prov_key *arca_prov_key_ref(arca_prov_key *k)
@@ -233,6 +281,27 @@ static const OSSL_ALGORITHM asym_cipher_algs[] = {
     {NULL, NULL, NULL, NULL},
 };
 
+/* genpkey and PEM_write_bio_PrivateKey on an Arca key write a PEM that
+ * names the key (provider/src/encoder.c). Only for this provider's keys:
+ * the encoder has no import, so OpenSSL never offers it another's key. */
+#define ENCODER_PROPS PROPS ",output=pem,structure=PrivateKeyInfo"
+static const OSSL_ALGORITHM encoder_algs[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", ENCODER_PROPS, arca_prov_encoder_functions, "Arca RSA key URI"},
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", ENCODER_PROPS, arca_prov_encoder_functions, "Arca EC key URI"},
+    {"ED25519:1.3.101.112", ENCODER_PROPS, arca_prov_encoder_functions, "Arca Ed25519 key URI"},
+    {NULL, NULL, NULL, NULL},
+};
+
+/* ... and read it back: `-inkey web.key.pem` (provider/src/decoder.c). One
+ * decoder per key type: OpenSSL asks each for the type it wants. */
+#define DECODER_PROPS PROPS ",input=pem"
+static const OSSL_ALGORITHM decoder_algs[] = {
+    {"RSA:rsaEncryption:1.2.840.113549.1.1.1", DECODER_PROPS, arca_prov_rsa_decoder_functions, "ARCA KEY URI PEM"},
+    {"EC:id-ecPublicKey:1.2.840.10045.2.1", DECODER_PROPS, arca_prov_ec_decoder_functions, "ARCA KEY URI PEM"},
+    {"ED25519:1.3.101.112", DECODER_PROPS, arca_prov_ed25519_decoder_functions, "ARCA KEY URI PEM"},
+    {NULL, NULL, NULL, NULL},
+};
+
 static const OSSL_ALGORITHM *query(void *provctx, int operation_id, int *no_cache)
 {
     *no_cache = 0;
@@ -241,6 +310,8 @@ static const OSSL_ALGORITHM *query(void *provctx, int operation_id, int *no_cach
     case OSSL_OP_KEYMGMT: return keymgmt_algs;
     case OSSL_OP_SIGNATURE: return signature_algs;
     case OSSL_OP_ASYM_CIPHER: return asym_cipher_algs;
+    case OSSL_OP_ENCODER: return encoder_algs;
+    case OSSL_OP_DECODER: return decoder_algs;
     default: return NULL;
     }
 }
@@ -280,9 +351,9 @@ static void teardown(void *provctx)
 {
     arca_prov *p = provctx;
     if (p == NULL) return;
-    /* In a forked child the pool's sockets are the parent's sessions too:
-     * freeing closes only our descriptors. */
-    arca_client_pool_free(p->pool);
+    /* In a forked child the pool is the parent's: abandoned, not closed. */
+    if (p->pool_pid == getpid()) arca_client_pool_free(p->pool);
+    OPENSSL_free(p->abandoned);
     OSSL_LIB_CTX_free(p->libctx);
     (void)pthread_mutex_destroy(&p->lock);
     OPENSSL_free(p);
@@ -332,6 +403,8 @@ int OSSL_provider_init(const OSSL_CORE_HANDLE *handle, const OSSL_DISPATCH *in, 
         case OSSL_FUNC_CORE_NEW_ERROR: p->new_error = OSSL_FUNC_core_new_error(in); break;
         case OSSL_FUNC_CORE_SET_ERROR_DEBUG: p->set_error_debug = OSSL_FUNC_core_set_error_debug(in); break;
         case OSSL_FUNC_CORE_VSET_ERROR: p->vset_error = OSSL_FUNC_core_vset_error(in); break;
+        case OSSL_FUNC_BIO_WRITE_EX: p->bio_write_ex = OSSL_FUNC_BIO_write_ex(in); break;
+        case OSSL_FUNC_BIO_READ_EX: p->bio_read_ex = OSSL_FUNC_BIO_read_ex(in); break;
         default: break; /* others are not used */
         }
     }

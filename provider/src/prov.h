@@ -3,8 +3,10 @@
  * One provider context per loaded provider instance holds the
  * configuration (client configuration file, partition, PIN source) and one
  * libarca-client connection pool, opened lazily at the first operation
- * that needs the appliance and reopened in a child after fork() (the pid
- * is checked at every acquire). Every function here is thread-safe. */
+ * that needs the appliance and replaced in a child after fork() (the pid
+ * is checked at every acquire; the parent's pool is abandoned in the
+ * child, never closed: its TLS sessions are the parent's). Every function
+ * here is thread-safe. */
 #ifndef ARCA_PROV_H
 #define ARCA_PROV_H
 
@@ -25,12 +27,16 @@ typedef struct arca_prov {
     OSSL_FUNC_core_new_error_fn *new_error;
     OSSL_FUNC_core_set_error_debug_fn *set_error_debug;
     OSSL_FUNC_core_vset_error_fn *vset_error;
+    OSSL_FUNC_BIO_write_ex_fn *bio_write_ex; /* the core's, for the encoder */
+    OSSL_FUNC_BIO_read_ex_fn *bio_read_ex;   /* the core's, for the decoder */
     char client_conf[ARCA_CLIENT_PATH_MAX]; /* "" = ARCA_CLIENT_CONF */
     char partition[ARCA_LP_NAME_MAX + 1];   /* "" = ARCA_PARTITION */
     char pin_file[ARCA_CLIENT_PATH_MAX];    /* "" = ARCA_PIN */
     pthread_mutex_t lock;
     arca_client_pool *pool; /* NULL until first use */
-    pid_t pool_pid;
+    pid_t pool_pid;         /* the process that opened pool */
+    arca_client_pool **abandoned; /* pools inherited over fork(): never used nor freed */
+    size_t num_abandoned;
     int timeout_ms;
 } arca_prov;
 
@@ -43,7 +49,11 @@ enum {
     ARCA_PROV_R_APPLIANCE = 5,
     ARCA_PROV_R_UNSUPPORTED = 6,
     ARCA_PROV_R_INTERNAL = 7,
+    ARCA_PROV_R_GEN = 8,
 };
+
+/* The key generation parameter naming the new key (-pkeyopt arca-label:NAME). */
+#define ARCA_PROV_PARAM_LABEL "arca-label"
 
 /* Put an error on the OpenSSL error queue: reason and a formatted text
  * (never a PIN or a secret). */
@@ -82,6 +92,17 @@ typedef struct arca_prov_key {
 /* Takes ownership of pub on success. */
 ARCA_MUST_CHECK arca_status arca_prov_key_new(arca_prov *p, arca_prov_key_type type, bool has_private,
                                               const arca_client_id *id, EVP_PKEY *pub, arca_prov_key **out);
+/* A key object from the appliance's DER SubjectPublicKeyInfo (borrowed),
+ * decoded in the provider's own library context and checked to be of
+ * `type`. On failure the error is on the queue: ARCA_ERR_DECODE. */
+ARCA_MUST_CHECK arca_status arca_prov_key_from_spki(arca_prov *p, arca_prov_key_type type, bool has_private,
+                                                    const arca_client_id *id, const uint8_t *spki, size_t spki_len,
+                                                    arca_prov_key **out);
+/* Look up the key an arca: URI names (store.c): its private key, else its
+ * public key, as a new key object (*out, one reference). On failure the
+ * error is on the queue and the status returned (ARCA_ERR_ARGS for a URI
+ * that does not parse, ARCA_ERR_NOT_FOUND, the appliance's status). */
+ARCA_MUST_CHECK arca_status arca_prov_lookup_uri(arca_prov *p, const char *uri, arca_prov_key **out);
 arca_prov_key *arca_prov_key_ref(arca_prov_key *k);
 void arca_prov_key_free(arca_prov_key *k); /* drops one reference; NULL ok */
 const char *arca_prov_key_type_name(arca_prov_key_type t);
@@ -94,5 +115,9 @@ extern const OSSL_DISPATCH arca_prov_rsa_signature_functions[];
 extern const OSSL_DISPATCH arca_prov_ecdsa_signature_functions[];
 extern const OSSL_DISPATCH arca_prov_ed25519_signature_functions[];
 extern const OSSL_DISPATCH arca_prov_rsa_asym_cipher_functions[];
+extern const OSSL_DISPATCH arca_prov_encoder_functions[];
+extern const OSSL_DISPATCH arca_prov_rsa_decoder_functions[];
+extern const OSSL_DISPATCH arca_prov_ec_decoder_functions[];
+extern const OSSL_DISPATCH arca_prov_ed25519_decoder_functions[];
 
 #endif

@@ -12,6 +12,7 @@
 #include <openssl/core_names.h>
 #include <openssl/core_object.h>
 #include <openssl/crypto.h>
+#include <openssl/err.h>
 #include <openssl/store.h>
 #include <openssl/x509.h>
 #include <p11-kit/pkcs11.h>
@@ -249,8 +250,6 @@ static arca_status lookup(store_ctx *sc, const uri_query *q)
     uint32_t cls = CKO_PRIVATE_KEY, ktype = 0;
     uint8_t *spki = NULL;
     size_t spki_len = 0;
-    const unsigned char *dp;
-    EVP_PKEY *pub = NULL;
     arca_prov_key_type type;
     char what[128];
     const char *step = "find";
@@ -294,22 +293,12 @@ static arca_status lookup(store_ctx *sc, const uri_query *q)
         st = ARCA_ERR_KEY_TYPE;
         goto out;
     }
-    dp = spki;
-    pub = d2i_PUBKEY_ex(NULL, &dp, (long)spki_len, p->libctx, NULL);
-    if (pub == NULL || dp != spki + spki_len ||
-        !EVP_PKEY_is_a(pub, type == ARCA_PROV_KEY_EC ? "EC" : arca_prov_key_type_name(type))) {
-        arca_prov_error(p, ARCA_PROV_R_INTERNAL, "the appliance's public key could not be decoded");
-        st = ARCA_ERR_DECODE;
-        goto out;
-    }
-    st = arca_prov_key_new(p, type, cls == CKO_PRIVATE_KEY, &id, pub, &sc->key);
+    st = arca_prov_key_from_spki(p, type, cls == CKO_PRIVATE_KEY, &id, spki, spki_len, &sc->key);
     ARCA_GUARD_OUT(st);
-    pub = NULL;
     sc->spki = spki;
     sc->spki_len = spki_len;
     spki = NULL;
 out:
-    EVP_PKEY_free(pub);
     free(spki);
     return st;
 }
@@ -406,3 +395,23 @@ const OSSL_DISPATCH arca_prov_store_functions[] = {
     {OSSL_FUNC_STORE_CLOSE, (void (*)(void))store_close},
     {0, NULL},
 };
+
+arca_status arca_prov_lookup_uri(arca_prov *p, const char *uri, arca_prov_key **out)
+{
+    uri_query q;
+    store_ctx sc;
+    arca_status st;
+    ERR_set_mark();
+    if (!parse_uri(p, uri, &q)) {
+        ERR_pop_to_mark();
+        arca_prov_error(p, ARCA_PROV_R_URI, "bad URI '%.80s' (expected arca:id=HEX32 or arca:label=NAME)", uri);
+        return ARCA_ERR_ARGS;
+    }
+    ERR_clear_last_mark();
+    memset(&sc, 0, sizeof sc);
+    sc.prov = p;
+    st = lookup(&sc, &q);
+    if (st == ARCA_OK) *out = sc.key;
+    free(sc.spki);
+    return st;
+}

@@ -109,8 +109,8 @@ done
 pass "C program: OSSL_PROVIDER_load + OSSL_STORE_open + EVP_DigestSign, verified by the default provider"
 
 # ---- configured only through openssl.cnf (no -provider flags, no env) ------
-# arca is listed before default: OpenSSL 3.0 offers an operation on an
-# arca key to the first provider that has it (docs/openssl.md).
+# arca is listed before default here; test_provider_order.sh lists default
+# first (both work: docs/openssl.md, "Provider order").
 printf '%s' "$ARCA_PIN" >"$T/pin"
 cat >"$T/openssl.cnf" <<CNF
 openssl_conf = openssl_init

@@ -6,7 +6,8 @@
 # the client key is an Arca key (s_server -Verify 1 -CAfile). Every
 # certificate is made by openssl req -x509 with the Arca key itself. Also:
 # a client without a certificate is refused by -Verify 1, and s_server
-# refuses an Arca key that does not match its certificate.
+# refuses an Arca key that does not match its certificate. The handshakes
+# run with arca loaded first and with default loaded first.
 source "$(dirname "$0")/lib.sh"
 PROV_DIR=$ARCA_BUILD_DIR/provider
 [ -f "$PROV_DIR/arca.so" ] || fail "arca.so not built"
@@ -51,6 +52,9 @@ stop_server() {
 # returns once it listens. Output in $T/srv.out. Arguments: s_server options.
 start_server() {
   PORT=$(free_port)
+  # Empty it first: the redirect below is opened in the background child,
+  # and the previous server's ACCEPT must not be mistaken for this one's.
+  : >"$T/srv.out"
   env "${RT[@]}" "$OPENSSL_BIN" s_server "${P[@]}" -accept "127.0.0.1:$PORT" -naccept 1 -www -tls1_3 -verify_return_error "$@" \
     >"$T/srv.out" 2>&1 </dev/null &
   SRV_PID=$!
@@ -84,40 +88,46 @@ for c in "${CASES[@]}"; do
   key_and_cert "$type" "cli-$name" $extra
 done
 
-# ---- server authentication: the server's CertificateVerify by the appliance
-for c in "${CASES[@]}"; do
-  read -r name type sigtype _ <<<"$c"
-  start_server -key "arca:label=srv-$name" -cert "$T/srv-$name.crt"
-  run_client -CAfile "$T/srv-$name.crt" -verify_return_error || { stop_server; fail "s_client ($name): $(cat "$T/cli.out")"; }
-  stop_server
-  [ "$(cli_field 'Protocol version')" = TLSv1.3 ] || fail "$name: protocol: $(cat "$T/cli.out")"
-  [ "$(cli_field 'Verification')" = OK ] || fail "$name: verification: $(cat "$T/cli.out")"
-  [ "$(cli_field "Signature type")" = "$sigtype" ] || fail "$name: peer signature type: $(cat "$T/cli.out")"
-  if [ "$name" != ed ]; then
-    [ "$(cli_field "Hash used")" = SHA256 ] || fail "$name: peer signing digest: $(cat "$T/cli.out")"
-  fi
-  grep -q '^Peer certificate: CN = srv-'"$name"'$' "$T/cli.out" || fail "$name: peer certificate: $(cat "$T/cli.out")"
-  grep -q '^HTTP/1.0 200 ok' "$T/cli.out" || fail "$name: no status page: $(cat "$T/cli.out")"
-  pass "s_server with arca:label=srv-$name: TLS 1.3, verified, peer signature type $sigtype"
-done
+for order in "arca default" "default arca"; do
+  read -r first second <<<"$order"
+  P=(-provider "$first" -provider "$second")
+  # ---- server authentication: the server's CertificateVerify by the appliance
+  for c in "${CASES[@]}"; do
+    read -r name type sigtype _ <<<"$c"
+    start_server -key "arca:label=srv-$name" -cert "$T/srv-$name.crt"
+    run_client -CAfile "$T/srv-$name.crt" -verify_return_error || { stop_server; fail "s_client ($name): $(cat "$T/cli.out")"; }
+    stop_server
+    [ "$(cli_field 'Protocol version')" = TLSv1.3 ] || fail "$name: protocol: $(cat "$T/cli.out")"
+    [ "$(cli_field 'Verification')" = OK ] || fail "$name: verification: $(cat "$T/cli.out")"
+    [ "$(cli_field "Signature type")" = "$sigtype" ] || fail "$name: peer signature type: $(cat "$T/cli.out")"
+    if [ "$name" != ed ]; then
+      [ "$(cli_field "Hash used")" = SHA256 ] || fail "$name: peer signing digest: $(cat "$T/cli.out")"
+    fi
+    grep -q '^Peer certificate: CN = srv-'"$name"'$' "$T/cli.out" || fail "$name: peer certificate: $(cat "$T/cli.out")"
+    grep -q '^HTTP/1.0 200 ok' "$T/cli.out" || fail "$name: no status page: $(cat "$T/cli.out")"
+    pass "${P[*]}: s_server with arca:label=srv-$name: TLS 1.3, verified, peer signature type $sigtype"
+  done
 
-# ---- client-certificate authentication with an Arca client key ----------
-for c in "${CASES[@]}"; do
-  read -r name type sigtype _ <<<"$c"
-  start_server -key "arca:label=srv-$name" -cert "$T/srv-$name.crt" -Verify 1 -CAfile "$T/cli-$name.crt"
-  run_client -CAfile "$T/srv-$name.crt" -verify_return_error -key "arca:label=cli-$name" -cert "$T/cli-$name.crt" \
-    "${P[@]}" || { stop_server; fail "s_client with client key ($name): $(cat "$T/cli.out")"; }
-  stop_server
-  [ "$(cli_field 'Protocol version')" = TLSv1.3 ] || fail "client $name: protocol: $(cat "$T/cli.out")"
-  [ "$(cli_field 'Verification')" = OK ] || fail "client $name: verification: $(cat "$T/cli.out")"
-  # The status page is the server's view: the client's certificate and the
-  # signature type of the client's CertificateVerify.
-  grep -q '^Client certificate' "$T/cli.out" || fail "client $name: server saw no client certificate: $(cat "$T/cli.out")"
-  grep -q "Subject: CN=cli-$name$" "$T/cli.out" || fail "client $name: client certificate subject: $(cat "$T/cli.out")"
-  grep -q "^Peer signature type: $sigtype\$" "$T/cli.out" || fail "client $name: client signature type: $(cat "$T/cli.out")"
-  grep -q '^    Verify return code: 0 (ok)' "$T/cli.out" || fail "client $name: server verify: $(cat "$T/cli.out")"
-  pass "client authentication with arca:label=cli-$name against s_server -Verify 1: server saw $sigtype, verified"
+  # ---- client-certificate authentication with an Arca client key ----------
+  for c in "${CASES[@]}"; do
+    read -r name type sigtype _ <<<"$c"
+    start_server -key "arca:label=srv-$name" -cert "$T/srv-$name.crt" -Verify 1 -CAfile "$T/cli-$name.crt"
+    run_client -CAfile "$T/srv-$name.crt" -verify_return_error -key "arca:label=cli-$name" -cert "$T/cli-$name.crt" \
+      "${P[@]}" || { stop_server; fail "s_client with client key ($name): $(cat "$T/cli.out")"; }
+    stop_server
+    [ "$(cli_field 'Protocol version')" = TLSv1.3 ] || fail "client $name: protocol: $(cat "$T/cli.out")"
+    [ "$(cli_field 'Verification')" = OK ] || fail "client $name: verification: $(cat "$T/cli.out")"
+    # The status page is the server's view: the client's certificate and the
+    # signature type of the client's CertificateVerify.
+    grep -q '^Client certificate' "$T/cli.out" || fail "client $name: server saw no client certificate: $(cat "$T/cli.out")"
+    grep -q "Subject: CN=cli-$name$" "$T/cli.out" || fail "client $name: client certificate subject: $(cat "$T/cli.out")"
+    grep -q "^Peer signature type: $sigtype\$" "$T/cli.out" || fail "client $name: client signature type: $(cat "$T/cli.out")"
+    grep -q '^    Verify return code: 0 (ok)' "$T/cli.out" || fail "client $name: server verify: $(cat "$T/cli.out")"
+    pass "${P[*]}: client authentication with arca:label=cli-$name against s_server -Verify 1: server saw $sigtype, verified"
+  done
+
 done
+P=(-provider arca -provider default)
 
 # ---- bad cases ----------------------------------------------------------------
 # -Verify 1 refuses a client without a certificate (the checks above can fail).
