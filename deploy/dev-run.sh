@@ -3,8 +3,9 @@
 #
 #   deploy/dev-run.sh [--mode tpm|dev] [--build DIR] -- COMMAND [ARGS...]
 #
-# In a fresh temporary directory it starts a swtpm (tpm mode only, on a unix
-# socket) and arcad + arca-enclave from the build directory (default
+# In a fresh temporary directory it starts a swtpm (tpm mode only; reached
+# through tests/tools/swtpm-mssim-proxy.py on 127.0.0.1, the mssim TCTI)
+# and arcad + arca-enclave from the build directory (default
 # ./build, or $ARCA_BUILD_DIR), with KMIP over mutual TLS on arcad's unix
 # socket and on 127.0.0.1 (a port the kernel picks). Then, as the operator:
 #   - makes a test PKI with deploy/make-pki.sh (operator client CA, admin

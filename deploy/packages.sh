@@ -9,7 +9,8 @@ build_pkgs=(build-essential cmake pkg-config libssl-dev openssl liblmdb-dev libs
             libcbor-dev libp11-kit-dev libcmocka-dev bc libtss2-dev)
 test_pkgs=(lmdb-utils procps xxd clang libclang-rt-14-dev swtpm swtpm-tools tpm2-tools
            python3 python3-pykmip gnutls-bin  # python3-pykmip, gnutls-bin: tests/integration/test_interop_*.sh
-           opensc softhsm2 libengine-pkcs11-openssl python3-pykcs11)  # tests/integration/test_pkcs11_*.sh
+           opensc softhsm2 libengine-pkcs11-openssl python3-pykcs11  # tests/integration/test_pkcs11_*.sh
+           libnss3-tools)  # tests/integration/test_pkcs11_nss.sh (modutil, certutil)
 want=("${build_pkgs[@]}")
 if [ "${1:-build}" = test ]; then want+=("${test_pkgs[@]}"); fi
 missing=()
