@@ -136,10 +136,11 @@ def main():
         row["arca_over_softhsm2"] = ratio(row["arca_2t"], row["softhsm2_2t"])
         row["arca_2t_over_1t"] = ratio(row["arca_2t"], row["arca_1t"])
         row["arca_p99_over_p50_1t"] = ratio(row["arca_1t_p99_us"], row["arca_1t_p50_us"])
-        if cpu2 and a2c and a2c["ops"]:
-            row["enclave_cpu_us_per_op_2t"] = cpu2["enclave_s"] / a2c["ops"] * 1e6
-            row["enclave_cpu_cores_2t"] = cpu2["enclave_s"] / cpu2["wall_s"] if cpu2["wall_s"] > 0 else None
-            row["arcad_cpu_us_per_op_2t"] = cpu2["arcad_s"] / a2c["ops"] * 1e6
+        for t, cpu, cell in ((1, d["cpu"].get(("arca", w, 1)), a1c), (2, cpu2, a2c)):
+            if cpu and cell and cell["ops"]:
+                row[f"enclave_cpu_us_per_op_{t}t"] = cpu["enclave_s"] / cell["ops"] * 1e6
+                row[f"enclave_cpu_cores_{t}t"] = cpu["enclave_s"] / cpu["wall_s"] if cpu["wall_s"] > 0 else None
+                row[f"arcad_cpu_us_per_op_{t}t"] = cpu["arcad_s"] / cell["ops"] * 1e6
         rows.append(row)
     loads = d["loads_during"]
     summary = {
@@ -163,7 +164,7 @@ def main():
     print()
     hdr = ["workload", "OpenSSL 1c", "OpenSSL 2c", "SoftHSM2 1t", "SoftHSM2 2t", "Arca 1t", "Arca 2t",
            "Arca 1t p50/p99 us", "Arca 2t p50/p99 us", "Arca/OSSL-2c", "Arca/SoftHSM2", "2t/1t", "p99/p50 1t",
-           "enclave CPU us/op"]
+           "enclave CPU us/op 1t / 2t", "arcad CPU us/op 1t / 2t"]
     lines = [hdr]
     for r in rows:
         lines.append([
@@ -172,7 +173,9 @@ def main():
             f"{fmt(r['arca_1t_p50_us'])} / {fmt(r['arca_1t_p99_us'])}",
             f"{fmt(r['arca_2t_p50_us'])} / {fmt(r['arca_2t_p99_us'])}",
             fmt(r["arca_over_openssl_2cores"], 3), fmt(r["arca_over_softhsm2"], 2), fmt(r["arca_2t_over_1t"], 2),
-            fmt(r["arca_p99_over_p50_1t"], 2), fmt(r.get("enclave_cpu_us_per_op_2t")),
+            fmt(r["arca_p99_over_p50_1t"], 2),
+            f"{fmt(r.get('enclave_cpu_us_per_op_1t'))} / {fmt(r.get('enclave_cpu_us_per_op_2t'))}",
+            f"{fmt(r.get('arcad_cpu_us_per_op_1t'))} / {fmt(r.get('arcad_cpu_us_per_op_2t'))}",
         ])
     print("| " + " | ".join(lines[0]) + " |")
     print("|" + "|".join("---" for _ in lines[0]) + "|")

@@ -2,7 +2,7 @@
 # Issue 7's one command: PKCS#11 throughput and latency of Arca against
 # SoftHSM2 and raw OpenSSL, in one run on this machine.
 #
-#   bench/run.sh [--seconds N] [--json] [--keep-raw FILE]
+#   bench/run.sh [--seconds N] [--json] [--keep-raw FILE] [--smoke] [--no-build]
 #
 # Builds arcad, arca-enclave, kms-client and libarca-pkcs11.so
 # (RelWithDebInfo, in build-bench/ or $ARCA_BENCH_BUILD), compiles
@@ -18,23 +18,33 @@
 #   - openssl speed (-multi 1 and 2) for ecdsap256, rsa2048, ed25519 and
 #     -evp aes-256-gcm -bytes 4096;
 #   - fsync_rate: synced 4 KiB writes per second on the file system of the
-#     appliance's state directory (every Arca key use is one synced LMDB
-#     commit with its audit record);
+#     appliance's state directory (every lifecycle change, e.g. a key
+#     generation, is one synced LMDB commit; key-use audit records are
+#     stored in batches, docs/performance.md);
 # and prints one table (bench/report.py) with the ratios of issue 7, or
 # JSON with --json. It asserts nothing about time; the exit status is not
 # 0 only when something failed to run.
 # Needs: deploy/packages.sh build, plus softhsm2, python3 and openssl.
+# --smoke: a few seconds in all, for the test suite (tests/integration/
+# test_bench_smoke.sh): ECDSA P-256 with one thread only, 1 s per cell, no
+# two-process run, openssl speed for ecdsap256 on one core only.
+# --no-build: use the binaries already in $ARCA_BENCH_BUILD as they are
+# (no cmake, no package check); the test suite passes its own build.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER_CELL=3
 JSON=
 KEEP_RAW=
+SMOKE=
+NO_BUILD=
 while [ $# -gt 0 ]; do
   case $1 in
     --seconds) SECONDS_PER_CELL=$2; shift 2 ;;
     --json) JSON=--json; shift ;;
     --keep-raw) KEEP_RAW=$2; shift 2 ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    --smoke) SMOKE=1; SECONDS_PER_CELL=1; shift ;;
+    --no-build) NO_BUILD=1; shift ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "bench/run.sh: unknown argument $1" >&2; exit 2 ;;
   esac
 done
@@ -42,7 +52,7 @@ case $SECONDS_PER_CELL in ''|*[!0-9]*) echo "bench/run.sh: --seconds takes a who
 [ "$SECONDS_PER_CELL" -ge 1 ] || { echo "bench/run.sh: --seconds must be at least 1" >&2; exit 2; }
 log() { echo "bench: $*" >&2; }
 
-bash deploy/packages.sh build >&2
+[ -n "$NO_BUILD" ] || bash deploy/packages.sh build >&2
 SOFTHSM_MOD=
 for m in /usr/lib/softhsm/libsofthsm2.so /usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so; do
   [ -f "$m" ] && { SOFTHSM_MOD=$m; break; }
@@ -53,10 +63,32 @@ done
 [ -n "$SOFTHSM_MOD" ] || { echo "bench/run.sh: libsofthsm2.so not found (apt-get install softhsm2)" >&2; exit 1; }
 
 B=${ARCA_BENCH_BUILD:-$PWD/build-bench}
-log "building in $B (RelWithDebInfo)"
-cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
-cmake --build "$B" -j"$(nproc)" --target arcad arca-enclave kms-client arca-pkcs11 >/dev/null
+if [ -n "$NO_BUILD" ]; then
+  log "using the binaries in $B as they are"
+else
+  log "building in $B (RelWithDebInfo)"
+  cmake -S . -B "$B" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+  cmake --build "$B" -j"$(nproc)" --target arcad arca-enclave kms-client arca-pkcs11 >/dev/null
+fi
 MOD=$B/pkcs11/libarca-pkcs11.so
+for f in "$B/appliance/arcad" "$B/enclave_kms/arca-enclave" "$B/client/kms-client" "$MOD"; do
+  [ -f "$f" ] || { echo "bench/run.sh: $f is missing" >&2; exit 1; }
+done
+# What to run: everything, or (--smoke) one cell of each kind.
+if [ -n "$SMOKE" ]; then
+  P11_SET=(--threads 1 --workloads ecdsa)
+  OSSL_CORES="1"
+  OSSL_ALGS=(ecdsap256)
+  FSYNC_S=1
+else
+  P11_SET=(--threads 1,2)
+  OSSL_CORES="1 2"
+  OSSL_ALGS=(ecdsap256 rsa2048 ed25519)
+  FSYNC_S=2
+fi
+# A sanitizer build of the module (the test suite's ASan build) needs its
+# runtime preloaded into p11_bench.
+PRELOAD=$(ldd "$MOD" | awk '/libasan|libubsan/ {printf "%s ", $3}')
 
 T=$(mktemp -d /tmp/arca-bench.XXXXXX)
 chmod 0711 "$T"
@@ -123,38 +155,44 @@ chmod +x "$T/hook.sh"
 echo "CLK_TCK $(getconf CLK_TCK)" >>"$RAW"
 
 log "fsync rate of $(df -T "$T" | awk 'NR==2 {print $1}')"
-"$T/fsync_rate" "$T" 2 >>"$RAW"
+"$T/fsync_rate" "$T" "$FSYNC_S" >>"$RAW"
 
 CELL_LIMIT=$((SECONDS_PER_CELL * 20 + 300))
-log "Arca (libarca-pkcs11.so): 6 workloads x 1,2 threads x ${SECONDS_PER_CELL} s"
-ARCA_PKCS11_CONF=$T/client.conf timeout "$CELL_LIMIT" "$T/p11_bench" "$MOD" --token bench --pin "$ARCA_PIN" \
-  --tag arca --seconds "$SECONDS_PER_CELL" --threads 1,2 --hook "$T/hook.sh" >>"$RAW" || log "arca: some cells failed (see above)"
+p11b() {
+  timeout "$CELL_LIMIT" env LD_PRELOAD="$PRELOAD" ASAN_OPTIONS=detect_leaks=0 ARCA_PKCS11_CONF="$T/client.conf" \
+    "$T/p11_bench" "$@"
+}
+log "Arca (libarca-pkcs11.so): ${P11_SET[*]} x ${SECONDS_PER_CELL} s"
+p11b "$MOD" --token bench --pin "$ARCA_PIN" \
+  --tag arca --seconds "$SECONDS_PER_CELL" "${P11_SET[@]}" --hook "$T/hook.sh" >>"$RAW" || log "arca: some cells failed (see above)"
 
-log "Arca: two processes, one thread each, at once (ECDSA P-256)"
-start_at=$(awk -v t="$(date +%s.%N)" 'BEGIN {printf "%.3f", t + 3}')
-procs=()
-for i in 1 2; do
-  ARCA_PKCS11_CONF=$T/client.conf timeout "$CELL_LIMIT" "$T/p11_bench" "$MOD" --token bench --pin "$ARCA_PIN" \
-    --tag "arca-proc$i" --seconds "$SECONDS_PER_CELL" --threads 1 --workloads ecdsa --start-at "$start_at" >"$T/proc$i.out" &
-  procs+=($!)
-done
-for p in "${procs[@]}"; do wait "$p" || log "a two-process run failed"; done
-cat "$T/proc1.out" "$T/proc2.out" >>"$RAW"
+if [ -z "$SMOKE" ]; then
+  log "Arca: two processes, one thread each, at once (ECDSA P-256)"
+  start_at=$(awk -v t="$(date +%s.%N)" 'BEGIN {printf "%.3f", t + 3}')
+  procs=()
+  for i in 1 2; do
+    p11b "$MOD" --token bench --pin "$ARCA_PIN" \
+      --tag "arca-proc$i" --seconds "$SECONDS_PER_CELL" --threads 1 --workloads ecdsa --start-at "$start_at" >"$T/proc$i.out" &
+    procs+=($!)
+  done
+  for p in "${procs[@]}"; do wait "$p" || log "a two-process run failed"; done
+  cat "$T/proc1.out" "$T/proc2.out" >>"$RAW"
+fi
 echo "ARCA_STORE $(du -sk "$T/state" | cut -f1)" >>"$RAW"
 
-log "SoftHSM2 ($SOFTHSM_MOD): 6 workloads x 1,2 threads x ${SECONDS_PER_CELL} s"
+log "SoftHSM2 ($SOFTHSM_MOD): ${P11_SET[*]} x ${SECONDS_PER_CELL} s"
 mkdir -p "$T/softhsm/tokens"
 printf 'directories.tokendir = %s/softhsm/tokens\nobjectstore.backend = file\nlog.level = ERROR\n' "$T" >"$T/softhsm/softhsm2.conf"
 export SOFTHSM2_CONF=$T/softhsm/softhsm2.conf
 softhsm2-util --init-token --free --label bench --pin bench-user --so-pin bench-so-pin >/dev/null
-timeout "$CELL_LIMIT" "$T/p11_bench" "$SOFTHSM_MOD" --token bench --pin bench-user --tag softhsm2 \
-  --seconds "$SECONDS_PER_CELL" --threads 1,2 >>"$RAW" || log "softhsm2: some cells failed (see above)"
+p11b "$SOFTHSM_MOD" --token bench --pin bench-user --tag softhsm2 \
+  --seconds "$SECONDS_PER_CELL" "${P11_SET[@]}" >>"$RAW" || log "softhsm2: some cells failed (see above)"
 
 log "raw OpenSSL (openssl speed, ${SECONDS_PER_CELL} s per algorithm and operation)"
-for n in 1 2; do
-  openssl speed -mr -seconds "$SECONDS_PER_CELL" -multi "$n" ecdsap256 rsa2048 ed25519 2>/dev/null |
+for n in $OSSL_CORES; do
+  openssl speed -mr -seconds "$SECONDS_PER_CELL" -multi "$n" "${OSSL_ALGS[@]}" 2>/dev/null |
     sed -n "s/^+F\([246]\):/OSSL $n F\1:/p" >>"$RAW"
-  openssl speed -mr -seconds "$SECONDS_PER_CELL" -multi "$n" -evp aes-256-gcm -bytes 4096 2>/dev/null |
+  [ -n "$SMOKE" ] || openssl speed -mr -seconds "$SECONDS_PER_CELL" -multi "$n" -evp aes-256-gcm -bytes 4096 2>/dev/null |
     sed -n "s/^+F:/OSSL $n F:/p" >>"$RAW"
 done
 echo "LOAD end $(cut -d' ' -f1-3 /proc/loadavg)" >>"$RAW"

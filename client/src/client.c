@@ -304,6 +304,9 @@ static arca_status make_ctx(const arca_client_config *cfg, SSL_CTX **out, char *
         set_message(msg, msg_len, "TLS 1.3: %s", ossl_reason());
         ARCA_ENSURE_OUT(false, ARCA_ERR_CRYPTO);
     }
+    /* One read() per response record, not one for its header and one for
+     * its body (docs/performance.md). */
+    SSL_CTX_set_read_ahead(ctx, 1);
     if (SSL_CTX_use_certificate_chain_file(ctx, cfg->cert) != 1) {
         set_message(msg, msg_len, "cannot load client certificate %s: %s", cfg->cert, ossl_reason());
         ARCA_ENSURE_OUT(false, ARCA_ERR_CONFIG);
@@ -1527,4 +1530,47 @@ arca_status arca_client_attest(arca_client *c, const uint8_t *nonce, size_t nonc
         r->data.len = nonce_len;
     }
     return run(c, r, extract_attest, &a);
+}
+
+/* ---- Abandon (after fork) ------------------------------------------------ */
+
+void arca_client_abandon(arca_client *c)
+{
+    if (c == NULL) return;
+    /* Never a write on the socket: the peer of this connection is the
+     * parent's. A mutex held at fork() by a thread that does not exist
+     * here means the TLS state may be half-updated: then only the fd is
+     * closed and the rest is left as it is (leaked, never used). */
+    if (pthread_mutex_trylock(&c->mu) != 0) {
+        if (c->fd >= 0) close(c->fd);
+        c->fd = -1;
+        return;
+    }
+    if (c->ssl != NULL) {
+        SSL_set_quiet_shutdown(c->ssl, 1); /* SSL_free sends nothing either way; belt and braces */
+        SSL_free(c->ssl);
+        c->ssl = NULL;
+    }
+    if (c->fd >= 0) close(c->fd);
+    c->fd = -1;
+    ERR_clear_error();
+    SSL_CTX_free(c->ctx);
+    arca_client_free_secret(c->resp, c->resp_len);
+    pthread_mutex_unlock(&c->mu);
+    pthread_mutex_destroy(&c->mu);
+    arca_wipe(c, sizeof(*c));
+    free(c);
+}
+
+/* ---- Token re-initialisation ------------------------------------------------ */
+
+arca_status arca_client_init_token(arca_client *c, const char *partition, const char *so_pin, uint64_t *out_destroyed)
+{
+    ARCA_ENSURE(partition != NULL && so_pin != NULL && out_destroyed != NULL, ARCA_ERR_ARGS);
+    arca_lp_request *r = new_request(ARCA_LP_INIT_TOKEN);
+    if (r) {
+        r->partition = text(partition);
+        r->pin = text(so_pin);
+    }
+    return run(c, r, extract_u64, out_destroyed);
 }

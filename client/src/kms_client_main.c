@@ -68,6 +68,9 @@ static const struct cmdhelp {
     {"init", NULL, "init --client-ca CA.pem   (admin PIN from ARCA_ADMIN_PIN; your certificate's CN becomes the first admin)"},
     {"partition", "create", "partition create NAME   (ARCA_ADMIN_PIN, ARCA_SO_PIN, ARCA_PIN or --pin-file)"},
     {"partition", "list", "partition list"},
+    {"partition", "reset",
+     "partition reset NAME   (ARCA_SO_PIN; destroys every token object of NAME and clears its user PIN: set a new "
+     "one with the SO, as PKCS#11 C_InitToken; refused while anyone is logged in to NAME)"},
     {"pin", "change",
      "pin change [--so] -p PARTITION   (user PIN: old from ARCA_PIN or --pin-file; --so: the SO PIN, old from "
      "ARCA_SO_PIN; new from ARCA_NEW_PIN)"},
@@ -633,6 +636,15 @@ static int cmd_partition(const opts *o)
         if (rc) return rc;
         CHECK(arca_client_partition_create(g_client, o->pos[2], so, user));
         printf("partition %s created\n", o->pos[2]);
+        return 0;
+    }
+    if (o->num_pos == 3 && strcmp(o->pos[1], "reset") == 0) {
+        const char *so = getenv("ARCA_SO_PIN");
+        uint64_t destroyed = 0;
+        if (so == NULL) return usage("partition reset needs the partition's SO PIN in ARCA_SO_PIN");
+        CHECK(arca_client_init_token(g_client, o->pos[2], so, &destroyed));
+        printf("partition %s reset: %llu token objects destroyed; user PIN cleared\n", o->pos[2],
+               (unsigned long long)destroyed);
         return 0;
     }
     if (o->num_pos == 2 && strcmp(o->pos[1], "list") == 0) {

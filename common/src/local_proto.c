@@ -83,6 +83,7 @@ static const op_desc ops[ARCA_LP_OP_MAX + 1] = {
     [ARCA_LP_REVOKE] = {"REVOKE", ARCA_LP_SHAPE_EMPTY, {F_ID, F_VALUE, F_MESSAGE}},
     [ARCA_LP_SELECT_PARTITION] = {"SELECT_PARTITION", ARCA_LP_SHAPE_EMPTY, {F_PARTITION}},
     [ARCA_LP_SET_PIN] = {"SET_PIN", ARCA_LP_SHAPE_EMPTY, {F_PIN, F_PIN2}},
+    [ARCA_LP_INIT_TOKEN] = {"INIT_TOKEN", ARCA_LP_SHAPE_U64, {F_PARTITION, F_PIN}},
 };
 
 static const op_desc *op_lookup(uint16_t op)

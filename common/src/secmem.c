@@ -183,6 +183,73 @@ static void *map_region(size_t len)
     return p;
 }
 
+/* ---- fork ------------------------------------------------------------ */
+
+/* memfd_secret pages are a MAP_SHARED mapping: after fork() the child
+ * would share them with its parent, with the free lists threaded through
+ * them (an allocation or a free in one process corrupts the other's heap
+ * and exposes its secrets). The child therefore gets private copies at
+ * the same addresses before it runs on; the parent is not touched. mlock
+ * is not inherited: the fallback's (private, copy-on-write) pages are
+ * locked again in the child. */
+static void atfork_prepare(void)
+{
+    pthread_mutex_lock(&lock);
+}
+
+static void atfork_parent(void)
+{
+    pthread_mutex_unlock(&lock);
+}
+
+/* A private copy of the secret mapping at base in this (child) process:
+ * new memfd_secret pages, or where that is refused (RLIMIT_MEMLOCK, say,
+ * which the copy counts against), anonymous pages locked and kept out of
+ * core dumps like the fallback's. false when neither can be had. */
+static bool privatise(void *base, size_t len)
+{
+    int fd = (int)syscall(SYS_memfd_secret, (unsigned int)O_CLOEXEC);
+    if (fd >= 0) {
+        void *copy = MAP_FAILED;
+        if (ftruncate(fd, (off_t)len) == 0) copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+        if (copy != MAP_FAILED) {
+            memcpy(copy, base, len);
+            munmap(copy, len);
+            /* Replaces the shared mapping at once: no moment without one. */
+            void *p = mmap(base, len, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_FIXED, fd, 0);
+            close(fd);
+            if (p != MAP_FAILED) return true;
+            return false; /* the old mapping is still in place: nothing else to try safely */
+        }
+        close(fd);
+    }
+    void *copy = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (copy == MAP_FAILED) return false;
+    (void)syscall(SYS_mlock, copy, len);
+    (void)madvise(copy, len, MADV_DONTDUMP);
+    memcpy(copy, base, len);
+    if (mremap(copy, len, len, MREMAP_MAYMOVE | MREMAP_FIXED, base) == MAP_FAILED) {
+        munmap(copy, len);
+        return false;
+    }
+    return true;
+}
+
+static void atfork_child(void)
+{
+    for (size_t i = 0; i < num_regions; i++) {
+        void *base = (void *)regions[i].base;
+        size_t len = regions[i].len;
+        if (mode != ARCA_SECMEM_MEMFD_SECRET) {
+            (void)syscall(SYS_mlock, base, len);
+            continue;
+        }
+        /* Sharing the parent's heap is never acceptable: no copy, no child. */
+        if (!privatise(base, len)) die("cannot give the child of fork() its own secret memory");
+    }
+    pthread_mutex_unlock(&lock);
+}
+
 /* ---- initialisation -------------------------------------------------- */
 
 static int probe_memfd_secret(void)
@@ -216,6 +283,12 @@ arca_status arca_secmem_init(size_t limit_bytes, bool force_fallback)
     canary_key = key;
     limit = limit_bytes != 0 ? limit_bytes : DEFAULT_LIMIT;
     if (!force_fallback) probe_err = probe_memfd_secret();
+    /* Once per process (the first initialisation); glibc drops the
+     * handlers if the shared object holding this code is unloaded. */
+    if (pthread_atfork(atfork_prepare, atfork_parent, atfork_child) != 0) {
+        pthread_mutex_unlock(&lock);
+        return ARCA_ERR_INTERNAL;
+    }
     if (force_fallback || probe_err != 0) {
         mode = ARCA_SECMEM_MLOCK_FALLBACK;
         fell_back = true;

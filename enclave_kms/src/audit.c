@@ -1,6 +1,7 @@
 /* The audit chain (format in audit.h). Records are built and MACed here,
  * and written only through the store ops; everything read back from the
- * store is hostile until its MAC and chain links check. */
+ * store is hostile until its MAC and chain links check. Key-use records
+ * are batched (audit.h, docs/performance.md). */
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,13 +28,41 @@
 #define AUDIT_RECORD_MAX (64u + 3u * AUDIT_TEXT_MAX + AUDIT_HASH_LEN + AUDIT_MAC_LEN)
 #define AUDIT_PAGE 256u
 
+/* A key-use record chained in memory, not yet stored. */
+typedef struct queued {
+    uint64_t seq;
+    uint8_t key[8];
+    uint8_t *rec;
+    size_t len;
+    uint8_t hash[AUDIT_HASH_LEN];
+} queued;
+
 struct arca_audit {
-    pthread_mutex_t lock; /* held from begin() to end() */
+    /* Lock order: flush_mu, then lock. flush_mu serialises every store
+     * commit that carries audit records, so batches reach the store in
+     * chain order; lock guards the head and the queue and is held from
+     * begin() to end(). A batch commit runs without lock, so key use goes
+     * on while the store syncs. */
+    pthread_mutex_t flush_mu;
+    pthread_mutex_t lock;
+    pthread_cond_t cond; /* wakes the flusher */
+    pthread_t flusher;
+    bool flusher_running, stop;
+    uint32_t max_delay_ms, max_records;
+    uint64_t (*clock_ms)(void);
     const arca_store_ops *store;
     EVP_MAC_CTX *mac_tmpl; /* HMAC-SHA256 keyed with the audit key; duplicated per use */
     EVP_MD *sha256;
-    uint64_t head_seq; /* 0 = empty chain */
+    uint64_t head_seq; /* in memory, pending records included; 0 = empty chain */
     uint8_t head_hash[AUDIT_HASH_LEN];
+    uint64_t stored_seq; /* the last record known to be in the store */
+    uint8_t stored_hash[AUDIT_HASH_LEN];
+    /* Key-use records not yet stored, in chain order (seq stored_seq+1 ...). */
+    queued *q;
+    size_t num_q, cap_q;
+    size_t num_inflight; /* taken out of q by a batch commit under way */
+    uint64_t first_ms;     /* clock when the oldest pending record was queued */
+    arca_status batch_st;  /* last batch commit; not ARCA_OK stops key use */
     /* The record between begin() and end(). */
     bool pending;
     uint8_t pending_key[8];
@@ -153,18 +182,57 @@ out:
     return st;
 }
 
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    if (clock_gettime(CLOCK_MONOTONIC, &ts) != 0) return 0;
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static void queue_free(queued *q, size_t num)
+{
+    for (size_t i = 0; i < num; i++) free(q[i].rec);
+}
+
+static void *flusher_main(void *arg);
+
 void arca_audit_free(arca_audit *a)
 {
     if (a == NULL) return;
+    if (a->flusher_running) {
+        pthread_mutex_lock(&a->lock);
+        a->stop = true;
+        pthread_cond_broadcast(&a->cond);
+        pthread_mutex_unlock(&a->lock);
+        pthread_join(a->flusher, NULL);
+    }
+    if (a->num_q > 0) {
+        arca_status st = arca_audit_flush(a);
+        if (st != ARCA_OK)
+            ARCA_ERROR("audit: %zu key-use records (seq %llu..%llu) could not be stored at close: %s; the stored "
+                       "chain ends before them",
+                       a->num_q, (unsigned long long)a->q[0].seq, (unsigned long long)a->q[a->num_q - 1].seq,
+                       arca_status_name(st));
+    }
     if (a->pending) ARCA_ERROR("audit: freed with a record pending (begin without end)");
+    queue_free(a->q, a->num_q);
+    free(a->q);
     free(a->pending_rec);
     EVP_MAC_CTX_free(a->mac_tmpl);
     EVP_MD_free(a->sha256);
+    pthread_cond_destroy(&a->cond);
     pthread_mutex_destroy(&a->lock);
+    pthread_mutex_destroy(&a->flush_mu);
     free(a);
 }
 
 arca_status arca_audit_open(arca_sealing *sealing, const arca_store_ops *store, arca_audit **out)
+{
+    return arca_audit_open_batched(sealing, store, NULL, out);
+}
+
+arca_status arca_audit_open_batched(arca_sealing *sealing, const arca_store_ops *store, const arca_audit_batch *cfg,
+                                    arca_audit **out)
 {
     arca_status st = ARCA_OK;
     arca_audit *a = NULL;
@@ -175,15 +243,29 @@ arca_status arca_audit_open(arca_sealing *sealing, const arca_store_ops *store, 
     size_t num = 0;
     audit_record r;
     uint8_t k8[8];
+    pthread_condattr_t ca;
 
     ARCA_ENSURE(sealing != NULL && store != NULL && out != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(cfg == NULL || cfg->max_records <= 65536u, ARCA_ERR_ARGS);
     a = calloc(1, sizeof(*a));
     ARCA_ENSURE(a != NULL, ARCA_ERR_NOMEM);
-    if (pthread_mutex_init(&a->lock, NULL) != 0) {
+    if (pthread_condattr_init(&ca) != 0) {
         free(a);
         return ARCA_ERR_INTERNAL;
     }
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+    if (pthread_mutex_init(&a->lock, NULL) != 0 || pthread_mutex_init(&a->flush_mu, NULL) != 0 ||
+        pthread_cond_init(&a->cond, &ca) != 0) {
+        pthread_condattr_destroy(&ca);
+        free(a);
+        return ARCA_ERR_INTERNAL;
+    }
+    pthread_condattr_destroy(&ca);
     a->store = store;
+    a->max_delay_ms = cfg != NULL && cfg->max_delay_ms != 0 ? cfg->max_delay_ms : ARCA_AUDIT_BATCH_DELAY_MS;
+    a->max_records = cfg != NULL && cfg->max_records != 0 ? cfg->max_records : ARCA_AUDIT_BATCH_RECORDS;
+    a->clock_ms = cfg != NULL && cfg->clock_ms != NULL ? cfg->clock_ms : mono_ms;
+    a->batch_st = ARCA_OK;
     ARCA_GUARD_OUT(arca_sealing_derive_key(sealing, "audit-mac", &key));
     hmac = EVP_MAC_fetch(NULL, "HMAC", NULL);
     a->sha256 = EVP_MD_fetch(NULL, "SHA256", NULL);
@@ -204,6 +286,12 @@ arca_status arca_audit_open(arca_sealing *sealing, const arca_store_ops *store, 
         a->head_seq = r.seq;
         ARCA_GUARD_OUT(hash_compute(a, e[0].val, e[0].val_len, a->head_hash));
     }
+    a->stored_seq = a->head_seq;
+    memcpy(a->stored_hash, a->head_hash, AUDIT_HASH_LEN);
+    if (cfg == NULL || !cfg->no_flusher) {
+        ARCA_ENSURE_OUT(pthread_create(&a->flusher, NULL, flusher_main, a) == 0, ARCA_ERR_NOMEM);
+        a->flusher_running = true;
+    }
     *out = a;
     a = NULL;
 out:
@@ -215,6 +303,333 @@ out:
     return st;
 }
 
+bool arca_audit_is_use_op(uint16_t op)
+{
+    switch (op) {
+    case ARCA_AUDIT_SIGN:
+    case ARCA_AUDIT_VERIFY:
+    case ARCA_AUDIT_ENCRYPT:
+    case ARCA_AUDIT_DECRYPT:
+    case ARCA_AUDIT_WRAP:
+    case ARCA_AUDIT_UNWRAP:
+    case ARCA_AUDIT_DERIVE:
+    case ARCA_AUDIT_ACCESS_DENIED:
+        return true;
+    default:
+        return false;
+    }
+}
+
+static void ops_of_queue(const queued *q, size_t num, arca_store_op *ops)
+{
+    for (size_t i = 0; i < num; i++) {
+        memset(&ops[i], 0, sizeof(ops[i]));
+        ops[i].kind = ARCA_STORE_PUT;
+        ops[i].db = ARCA_DB_AUDIT;
+        ops[i].key = q[i].key;
+        ops[i].key_len = sizeof(q[i].key);
+        ops[i].val = q[i].rec;
+        ops[i].val_len = q[i].len;
+    }
+}
+
+/* The first n queued records are stored: forget them (lock held). */
+static void queue_drop_front(arca_audit *a, size_t n)
+{
+    a->stored_seq = a->q[n - 1].seq;
+    memcpy(a->stored_hash, a->q[n - 1].hash, AUDIT_HASH_LEN);
+    queue_free(a->q, n);
+    memmove(a->q, a->q + n, (a->num_q - n) * sizeof(*a->q));
+    a->num_q -= n;
+    a->batch_st = ARCA_OK;
+    if (a->num_q > 0) a->first_ms = a->clock_ms();
+}
+
+/* Commit the first n queued records in one transaction, lock held
+ * throughout (lifecycle path). */
+static arca_status commit_front_locked(arca_audit *a, size_t n)
+{
+    arca_status st;
+    arca_store_op *ops = calloc(n, sizeof(*ops));
+    ARCA_ENSURE(ops != NULL, ARCA_ERR_NOMEM);
+    ops_of_queue(a->q, n, ops);
+    st = a->store->commit(a->store->ctx, ops, n);
+    free(ops);
+    if (st == ARCA_OK) queue_drop_front(a, n);
+    else a->batch_st = st;
+    return st;
+}
+
+/* One batch of at most ARCA_STORE_MAX_OPS records, committed without the
+ * chain lock (flush_mu held by the caller). */
+static arca_status flush_one_batch(arca_audit *a, bool *out_more)
+{
+    arca_status st = ARCA_OK;
+    queued *batch = NULL;
+    arca_store_op *ops = NULL;
+    size_t n;
+
+    *out_more = false;
+    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    n = a->num_q < ARCA_STORE_MAX_OPS ? a->num_q : ARCA_STORE_MAX_OPS;
+    if (n == 0) {
+        st = a->batch_st; /* not ARCA_OK only if records were lost from memory */
+        pthread_mutex_unlock(&a->lock);
+        return st;
+    }
+    batch = malloc(n * sizeof(*batch));
+    ops = calloc(n, sizeof(*ops));
+    if (batch == NULL || ops == NULL) {
+        pthread_mutex_unlock(&a->lock);
+        st = ARCA_ERR_NOMEM;
+        goto out;
+    }
+    /* Take the batch out of the queue; records appended meanwhile chain
+     * onto the head and queue behind it. */
+    memcpy(batch, a->q, n * sizeof(*batch));
+    memmove(a->q, a->q + n, (a->num_q - n) * sizeof(*a->q));
+    a->num_q -= n;
+    a->num_inflight = n;
+    pthread_mutex_unlock(&a->lock);
+
+    ops_of_queue(batch, n, ops);
+    st = a->store->commit(a->store->ctx, ops, n);
+
+    pthread_mutex_lock(&a->lock);
+    a->num_inflight = 0;
+    if (st == ARCA_OK) {
+        a->stored_seq = batch[n - 1].seq;
+        memcpy(a->stored_hash, batch[n - 1].hash, AUDIT_HASH_LEN);
+        a->batch_st = ARCA_OK;
+        queue_free(batch, n);
+        *out_more = a->num_q > 0 && n == ARCA_STORE_MAX_OPS;
+    } else {
+        /* Back in front, in order: the next flush stores them. */
+        if (a->num_q + n > a->cap_q) {
+            queued *nq = realloc(a->q, (a->num_q + n) * sizeof(*nq));
+            if (nq == NULL) {
+                /* Cannot happen in practice; the records are lost from
+                 * memory and the chain would have a gap: stop for good. */
+                queue_free(batch, n);
+                a->batch_st = ARCA_ERR_NOMEM;
+                pthread_mutex_unlock(&a->lock);
+                st = ARCA_ERR_NOMEM;
+                goto out;
+            }
+            a->q = nq;
+            a->cap_q = a->num_q + n;
+        }
+        memmove(a->q + n, a->q, a->num_q * sizeof(*a->q));
+        memcpy(a->q, batch, n * sizeof(*batch));
+        a->num_q += n;
+        a->batch_st = st;
+        a->first_ms = a->clock_ms(); /* the flusher retries after max_delay_ms */
+        ARCA_ERROR("audit: storing %zu key-use records failed: %s; key use is refused until they are stored", n,
+                   arca_status_name(st));
+    }
+    if (a->num_q > 0 && st == ARCA_OK) a->first_ms = a->clock_ms();
+    pthread_mutex_unlock(&a->lock);
+out:
+    free(batch);
+    free(ops);
+    return st;
+}
+
+arca_status arca_audit_flush(arca_audit *a)
+{
+    arca_status st = ARCA_OK;
+    bool more = true;
+
+    ARCA_ENSURE(a != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(pthread_mutex_lock(&a->flush_mu) == 0, ARCA_ERR_INTERNAL);
+    while (st == ARCA_OK && more) st = flush_one_batch(a, &more);
+    pthread_mutex_unlock(&a->flush_mu);
+    return st;
+}
+
+static bool flush_due(arca_audit *a, uint64_t *out_wait_ms)
+{
+    uint64_t now = a->clock_ms(), due = a->first_ms + a->max_delay_ms;
+    *out_wait_ms = now >= due ? 0 : due - now;
+    return a->num_q > 0 && now >= due;
+}
+
+arca_status arca_audit_poll(arca_audit *a)
+{
+    uint64_t wait_ms;
+    bool due;
+
+    ARCA_ENSURE(a != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    due = flush_due(a, &wait_ms);
+    pthread_mutex_unlock(&a->lock);
+    return due ? arca_audit_flush(a) : ARCA_OK;
+}
+
+static void *flusher_main(void *arg)
+{
+    arca_audit *a = arg;
+    pthread_mutex_lock(&a->lock);
+    while (!a->stop) {
+        uint64_t wait_ms;
+        if (a->num_q == 0) {
+            pthread_cond_wait(&a->cond, &a->lock);
+            continue;
+        }
+        if (!flush_due(a, &wait_ms)) {
+            struct timespec ts;
+            clock_gettime(CLOCK_MONOTONIC, &ts);
+            ts.tv_sec += (time_t)(wait_ms / 1000u);
+            ts.tv_nsec += (long)(wait_ms % 1000u) * 1000000L;
+            if (ts.tv_nsec >= 1000000000L) {
+                ts.tv_sec++;
+                ts.tv_nsec -= 1000000000L;
+            }
+            (void)pthread_cond_timedwait(&a->cond, &a->lock, &ts);
+            continue;
+        }
+        pthread_mutex_unlock(&a->lock);
+        (void)!arca_audit_flush(a); /* a failure is logged and stops key use */
+        pthread_mutex_lock(&a->lock);
+    }
+    pthread_mutex_unlock(&a->lock);
+    return NULL;
+}
+
+size_t arca_audit_pending(arca_audit *a)
+{
+    size_t n;
+    if (a == NULL || pthread_mutex_lock(&a->lock) != 0) return 0;
+    n = a->num_q + a->num_inflight;
+    pthread_mutex_unlock(&a->lock);
+    return n;
+}
+
+arca_status arca_audit_batch_status(arca_audit *a)
+{
+    arca_status st;
+    ARCA_ENSURE(a != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    st = a->batch_st;
+    pthread_mutex_unlock(&a->lock);
+    return st;
+}
+
+arca_status arca_audit_append_use(arca_audit *a, const arca_audit_event *ev)
+{
+    arca_status st = ARCA_OK;
+    uint8_t *rec = NULL;
+    size_t rec_len = 0;
+    queued *q;
+    bool full, wake;
+
+    ARCA_ENSURE(a != NULL && ev != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    /* An appliance that cannot store its audit does not use keys: after a
+     * failed batch, or with a full one, store first. */
+    for (int tries = 0; a->batch_st != ARCA_OK || a->num_q >= a->max_records; tries++) {
+        pthread_mutex_unlock(&a->lock);
+        if (tries == 8) return ARCA_ERR_BUSY;
+        ARCA_GUARD(arca_audit_flush(a));
+        ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    }
+    ARCA_ENSURE_OUT(a->head_seq < UINT64_MAX, ARCA_ERR_TOO_LARGE);
+    if (a->num_q == a->cap_q) {
+        size_t cap = a->cap_q == 0 ? 64 : 2 * a->cap_q;
+        queued *nq = realloc(a->q, cap * sizeof(*nq));
+        ARCA_ENSURE_OUT(nq != NULL, ARCA_ERR_NOMEM);
+        a->q = nq;
+        a->cap_q = cap;
+    }
+    ARCA_GUARD_OUT(record_build(a, a->head_seq + 1, ev, &rec, &rec_len));
+    q = &a->q[a->num_q];
+    ARCA_GUARD_OUT(hash_compute(a, rec, rec_len, q->hash));
+    q->seq = a->head_seq + 1;
+    seq_key(q->seq, q->key);
+    q->rec = rec;
+    q->len = rec_len;
+    rec = NULL;
+    wake = a->num_q == 0;
+    if (wake) a->first_ms = a->clock_ms();
+    a->num_q++;
+    a->head_seq = q->seq;
+    memcpy(a->head_hash, q->hash, AUDIT_HASH_LEN);
+    full = a->num_q >= a->max_records;
+    if (wake && a->flusher_running) pthread_cond_signal(&a->cond);
+out:
+    pthread_mutex_unlock(&a->lock);
+    free(rec);
+    if (st == ARCA_OK && full) st = arca_audit_flush(a);
+    return st;
+}
+
+arca_status arca_audit_commit(arca_audit *a, const arca_audit_event *ev, const arca_store_op *ops, size_t num_ops)
+{
+    arca_status st = ARCA_OK;
+    uint8_t *rec = NULL;
+    size_t rec_len = 0, n = 0, total;
+    uint8_t key[8], hash[AUDIT_HASH_LEN];
+    arca_store_op *all = NULL;
+
+    ARCA_ENSURE(a != NULL && (num_ops == 0 || ops != NULL), ARCA_ERR_ARGS);
+    ARCA_ENSURE(num_ops < ARCA_STORE_MAX_OPS, ARCA_ERR_TOO_LARGE);
+    ARCA_ENSURE(pthread_mutex_lock(&a->flush_mu) == 0, ARCA_ERR_INTERNAL);
+    if (pthread_mutex_lock(&a->lock) != 0) {
+        pthread_mutex_unlock(&a->flush_mu);
+        return ARCA_ERR_INTERNAL;
+    }
+    /* Pending use records go first, in this transaction when they fit
+     * beside it (else in their own commits just before it). */
+    while (a->num_q > 0 && a->num_q + num_ops + 1 > ARCA_STORE_MAX_OPS) {
+        size_t k = a->num_q + num_ops + 1 - ARCA_STORE_MAX_OPS;
+        ARCA_GUARD_OUT(commit_front_locked(a, k < ARCA_STORE_MAX_OPS ? k : ARCA_STORE_MAX_OPS));
+    }
+    if (ev != NULL) {
+        ARCA_ENSURE_OUT(a->head_seq < UINT64_MAX, ARCA_ERR_TOO_LARGE);
+        ARCA_GUARD_OUT(record_build(a, a->head_seq + 1, ev, &rec, &rec_len));
+        ARCA_GUARD_OUT(hash_compute(a, rec, rec_len, hash));
+        seq_key(a->head_seq + 1, key);
+    }
+    n = a->num_q;
+    total = n + num_ops + (ev != NULL ? 1 : 0);
+    if (total == 0) goto out;
+    all = calloc(total, sizeof(*all));
+    ARCA_ENSURE_OUT(all != NULL, ARCA_ERR_NOMEM);
+    ops_of_queue(a->q, n, all);
+    if (num_ops > 0) memcpy(all + n, ops, num_ops * sizeof(*ops));
+    if (ev != NULL) {
+        arca_store_op *op = &all[n + num_ops];
+        op->kind = ARCA_STORE_PUT;
+        op->db = ARCA_DB_AUDIT;
+        op->key = key;
+        op->key_len = sizeof(key);
+        op->val = rec;
+        op->val_len = rec_len;
+    }
+    st = a->store->commit(a->store->ctx, all, total);
+    if (st != ARCA_OK) {
+        if (n > 0) {
+            a->batch_st = st;
+            ARCA_ERROR("audit: storing %zu key-use records failed: %s; key use is refused until they are stored",
+                       n, arca_status_name(st));
+        }
+        goto out;
+    }
+    if (n > 0) queue_drop_front(a, n);
+    if (ev != NULL) {
+        a->head_seq++;
+        memcpy(a->head_hash, hash, AUDIT_HASH_LEN);
+        a->stored_seq = a->head_seq;
+        memcpy(a->stored_hash, hash, AUDIT_HASH_LEN);
+    }
+out:
+    pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->flush_mu);
+    free(all);
+    free(rec);
+    return st;
+}
+
 arca_status arca_audit_begin(arca_audit *a, const arca_audit_event *ev, arca_store_op *out_op)
 {
     arca_status st = ARCA_OK;
@@ -222,8 +637,16 @@ arca_status arca_audit_begin(arca_audit *a, const arca_audit_event *ev, arca_sto
     size_t rec_len = 0;
 
     ARCA_ENSURE(a != NULL && ev != NULL && out_op != NULL, ARCA_ERR_ARGS);
-    ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
+    ARCA_ENSURE(pthread_mutex_lock(&a->flush_mu) == 0, ARCA_ERR_INTERNAL);
+    if (pthread_mutex_lock(&a->lock) != 0) {
+        pthread_mutex_unlock(&a->flush_mu);
+        return ARCA_ERR_INTERNAL;
+    }
     ARCA_ENSURE_OUT(!a->pending, ARCA_ERR_INTERNAL);
+    /* The caller's commit holds one op of ours: pending use records are
+     * stored before it, so that the chain in the store has no gap. */
+    while (a->num_q > 0)
+        ARCA_GUARD_OUT(commit_front_locked(a, a->num_q < ARCA_STORE_MAX_OPS ? a->num_q : ARCA_STORE_MAX_OPS));
     ARCA_ENSURE_OUT(a->head_seq < UINT64_MAX, ARCA_ERR_TOO_LARGE);
     ARCA_GUARD_OUT(record_build(a, a->head_seq + 1, ev, &rec, &rec_len));
     ARCA_GUARD_OUT(hash_compute(a, rec, rec_len, a->pending_hash));
@@ -241,8 +664,11 @@ arca_status arca_audit_begin(arca_audit *a, const arca_audit_event *ev, arca_sto
     out_op->val_len = a->pending_len;
 out:
     free(rec);
-    /* On failure the lock is not held past begin(). */
-    if (st != ARCA_OK) pthread_mutex_unlock(&a->lock);
+    /* On failure the locks are not held past begin(). */
+    if (st != ARCA_OK) {
+        pthread_mutex_unlock(&a->lock);
+        pthread_mutex_unlock(&a->flush_mu);
+    }
     return st;
 }
 
@@ -256,23 +682,21 @@ void arca_audit_end(arca_audit *a, arca_status commit_status)
     if (commit_status == ARCA_OK) {
         a->head_seq++;
         memcpy(a->head_hash, a->pending_hash, AUDIT_HASH_LEN);
+        a->stored_seq = a->head_seq;
+        memcpy(a->stored_hash, a->pending_hash, AUDIT_HASH_LEN);
     }
     free(a->pending_rec);
     a->pending_rec = NULL;
     a->pending_len = 0;
     a->pending = false;
     pthread_mutex_unlock(&a->lock);
+    pthread_mutex_unlock(&a->flush_mu);
 }
 
 arca_status arca_audit_append(arca_audit *a, const arca_audit_event *ev)
 {
-    arca_store_op op;
-    arca_status st;
-
-    ARCA_GUARD(arca_audit_begin(a, ev, &op));
-    st = a->store->commit(a->store->ctx, &op, 1);
-    arca_audit_end(a, st);
-    return st;
+    ARCA_ENSURE(a != NULL && ev != NULL, ARCA_ERR_ARGS);
+    return arca_audit_commit(a, ev, NULL, 0);
 }
 
 uint64_t arca_audit_count(arca_audit *a)
@@ -317,10 +741,12 @@ arca_status arca_audit_verify_why(arca_audit *a, uint64_t *out_records, char *wh
 
     ARCA_ENSURE(a != NULL, ARCA_ERR_ARGS);
     if (w.len > 0) w.p[0] = '\0';
-    /* Snapshot the head; records appended meanwhile are not checked. */
+    /* Store what is pending, then snapshot the stored head; records
+     * appended meanwhile are not checked. */
+    ARCA_GUARD(arca_audit_flush(a));
     ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
-    head_seq = a->head_seq;
-    memcpy(head_hash, a->head_hash, AUDIT_HASH_LEN);
+    head_seq = a->stored_seq;
+    memcpy(head_hash, a->stored_hash, AUDIT_HASH_LEN);
     pthread_mutex_unlock(&a->lock);
 
     while (!done && expect <= head_seq) {
@@ -400,6 +826,7 @@ const char *arca_audit_op_name(uint16_t op)
         [ARCA_AUDIT_IDENTITY_REMOVE] = "IDENTITY_REMOVE",
         [ARCA_AUDIT_ACCESS_DENIED] = "ACCESS_DENIED",
         [ARCA_AUDIT_TLS_CERT_INSTALL] = "TLS_CERT_INSTALL",
+        [ARCA_AUDIT_INIT_TOKEN] = "INIT_TOKEN",
     };
     _Static_assert(sizeof(names) / sizeof(names[0]) == ARCA_AUDIT_OP_MAX + 1, "audit op name table incomplete");
     if (op == 0 || op > ARCA_AUDIT_OP_MAX || names[op] == NULL) return "UNKNOWN";
@@ -476,8 +903,9 @@ arca_status arca_audit_read(arca_audit *a, uint64_t from_seq, uint32_t max, size
     bool item_init = false, done = false;
 
     ARCA_ENSURE(a != NULL && out != NULL, ARCA_ERR_ARGS);
+    ARCA_GUARD(arca_audit_flush(a));
     ARCA_ENSURE(pthread_mutex_lock(&a->lock) == 0, ARCA_ERR_INTERNAL);
-    head_seq = a->head_seq;
+    head_seq = a->stored_seq;
     pthread_mutex_unlock(&a->lock);
 
     body_start = out->len;

@@ -22,6 +22,11 @@ struct arca_key {
     EVP_PKEY *pkey;     /* asymmetric; ready for use, never re-parsed per op */
     const arca_curve *curve; /* EC only */
     size_t bits;
+    /* HMAC keyed once per digest (SHA-256/384/512), made on first use and
+     * duplicated per operation: EVP_MAC_init fetches the digest by name
+     * and hashes the key every time (docs/performance.md). Set once with
+     * an atomic compare-and-swap, freed with the key. */
+    EVP_MAC_CTX *hmac_tmpl[3];
 };
 
 /* Algorithm objects fetched once (pthread_once) and shared read-only. */

@@ -140,6 +140,7 @@ void arca_key_free(arca_key *k)
     if (k == NULL) return;
     arca_secret_free(&k->secret);
     EVP_PKEY_free(k->pkey);
+    for (size_t i = 0; i < sizeof(k->hmac_tmpl) / sizeof(k->hmac_tmpl[0]); i++) EVP_MAC_CTX_free(k->hmac_tmpl[i]);
     arca_wipe(k, sizeof(*k));
     free(k);
 }
@@ -371,6 +372,7 @@ size_t arca_key_mem_estimate(const arca_key *k)
     case CKK_RSA: return base + 6 * (k->bits / 8) + 1024; /* n, e, d, p, q, CRT values, BN_CTX */
     case CKK_EC: return base + 8 * (k->bits / 8) + 1024;
     case CKK_EC_EDWARDS: return base + 512;
+    case CKK_GENERIC_SECRET: return base + 3 * 1024; /* up to three keyed HMAC contexts (hmac_tmpl) */
     default: return base;
     }
 }

@@ -235,17 +235,41 @@ static arca_status rsa_params(EVP_PKEY_CTX *pctx, const sig_plan *p)
     return ARCA_OK;
 }
 
+/* The key's HMAC context for md_name, keyed once (crypto_internal.h);
+ * borrowed. NULL on failure. */
+static EVP_MAC_CTX *hmac_template(const arca_algs *a, const arca_key *k, const char *md_name)
+{
+    int i = strcmp(md_name, "SHA256") == 0 ? 0 : strcmp(md_name, "SHA384") == 0 ? 1 : 2;
+    EVP_MAC_CTX **slot = (EVP_MAC_CTX **)&k->hmac_tmpl[i];
+    EVP_MAC_CTX *t = __atomic_load_n(slot, __ATOMIC_ACQUIRE), *expect = NULL;
+    OSSL_PARAM params[2];
+
+    if (t != NULL) return t;
+    t = EVP_MAC_CTX_new(a->hmac);
+    if (t == NULL) return NULL;
+    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name, 0);
+    params[1] = OSSL_PARAM_construct_end();
+    if (EVP_MAC_init(t, k->secret.data, k->secret.len, params) != 1) {
+        EVP_MAC_CTX_free(t);
+        return NULL;
+    }
+    if (!__atomic_compare_exchange_n(slot, &expect, t, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        EVP_MAC_CTX_free(t); /* another thread was first */
+        return expect;
+    }
+    return t;
+}
+
 static arca_status hmac_compute(const arca_algs *a, const arca_key *k, const char *md_name, const uint8_t *data,
                                 size_t len, uint8_t *mac, size_t *mac_len)
 {
     arca_status st = ARCA_OK;
-    EVP_MAC_CTX *ctx = EVP_MAC_CTX_new(a->hmac);
-    OSSL_PARAM params[2];
+    EVP_MAC_CTX *tmpl = hmac_template(a, k, md_name);
+    EVP_MAC_CTX *ctx = NULL;
 
+    ARCA_ENSURE(tmpl != NULL, ARCA_ERR_CRYPTO);
+    ctx = EVP_MAC_CTX_dup(tmpl);
     ARCA_ENSURE(ctx != NULL, ARCA_ERR_NOMEM);
-    params[0] = OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, (char *)md_name, 0);
-    params[1] = OSSL_PARAM_construct_end();
-    ARCA_GUARD_OSSL_OUT(EVP_MAC_init(ctx, k->secret.data, k->secret.len, params));
     ARCA_GUARD_OSSL_OUT(EVP_MAC_update(ctx, data, len));
     ARCA_GUARD_OSSL_OUT(EVP_MAC_final(ctx, mac, mac_len, EVP_MAX_MD_SIZE));
 out:

@@ -15,6 +15,7 @@
 #include <openssl/ssl.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,9 @@ typedef struct enclave {
     arca_request_ctx req_ctx;
     arca_tls_server *tls;
     arca_conn_mgr *conns;
+    /* Clean shutdown: the batched audit records are stored by a thread of
+     * their own (the reader thread must be free to read the OCALL reply). */
+    atomic_int drain; /* 0 not started, 1 running, 2 done */
     /* the START request, owned by the start thread */
     uint32_t start_id;
     uint8_t *start_payload;
@@ -243,10 +247,35 @@ static void on_shutdown(void *ctx)
     if (e->conns) arca_conn_mgr_stop(e->conns);
 }
 
+static void *drain_thread(void *arg)
+{
+    enclave *e = arg;
+    arca_status st = arca_kms_flush_audit(e->kms);
+    if (st != ARCA_OK) ARCA_ERROR("shutdown: pending audit records could not be stored: %s", arca_status_name(st));
+    atomic_store(&e->drain, 2);
+    return NULL;
+}
+
+/* Once no connection is left (no more key use), store the batched audit
+ * records, then stop. */
 static bool can_stop(void *ctx)
 {
     enclave *e = ctx;
-    return e->conns == NULL || arca_conn_mgr_active(e->conns) == 0;
+    if (e->conns != NULL && arca_conn_mgr_active(e->conns) != 0) return false;
+    if (e->kms == NULL) return true;
+    int expect = 0;
+    if (atomic_compare_exchange_strong(&e->drain, &expect, 1)) {
+        pthread_attr_t attr;
+        pthread_t t;
+        pthread_attr_init(&attr);
+        pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+        if (pthread_create(&t, &attr, drain_thread, e) != 0) {
+            ARCA_ERROR("shutdown: no thread to store pending audit records; storing them at exit");
+            atomic_store(&e->drain, 2);
+        }
+        pthread_attr_destroy(&attr);
+    }
+    return atomic_load(&e->drain) == 2;
 }
 
 static arca_status on_status(void *ctx, arca_builder *out)

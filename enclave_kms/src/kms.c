@@ -82,9 +82,13 @@
  * Audit. Lifecycle operations (initialise, partition create, PIN change,
  * login with a counter change, generate, import, unwrap, derive, set
  * attributes, destroy, rotate) put their record in their commit. Key use
- * (sign, verify, encrypt, decrypt, wrap = export, get of CKA_VALUE) and
- * logins append one record with the outcome, also for refusals on an
- * identified key; output is released only after the record is stored. */
+ * (sign, verify, encrypt, decrypt, wrap = export, failed unwrap/derive,
+ * ACCESS_DENIED) appends one record with the outcome, also for refusals on
+ * an identified key, to the in-memory chain; it is stored with the next
+ * batch (audit.h: within 20 ms or 1024 records, ahead of any lifecycle
+ * commit, at shutdown), so output leaves before its record is synced; a
+ * failed batch stops key use until a flush succeeds. Logins and get of
+ * CKA_VALUE append one record that is stored before the answer. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -153,6 +157,12 @@ arca_status arca_kms_random(arca_kms *kms, arca_kms_session *sess, size_t len, a
     ARCA_ENSURE(kms != NULL && sess != NULL && out != NULL, ARCA_ERR_ARGS);
     ARCA_ENSURE(len <= ARCA_DATA_MAX, ARCA_ERR_DATA_LEN);
     return arca_crypto_random(len, out);
+}
+
+arca_status arca_kms_flush_audit(arca_kms *kms)
+{
+    ARCA_ENSURE(kms != NULL, ARCA_ERR_ARGS);
+    return arca_audit_flush(kms->audit);
 }
 
 /* arca_kms_audit_verify and arca_kms_audit_read: identity.c (audit access rules). */

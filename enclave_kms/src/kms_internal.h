@@ -202,6 +202,7 @@ typedef struct kms_partition {
     uint64_t version;
     kms_pin so_pin;
     kms_pin user_pin;
+    uint32_t logins; /* sessions logged in to it as SO or user (memory only, partition.c) */
 } kms_partition;
 
 /* ---- client identities (identity.c) ------------------------------------ */
@@ -310,9 +311,12 @@ void kms_txn_cleanup(kms_txn *t);
  * when adding fails. */
 ARCA_MUST_CHECK arca_status kms_txn_add(kms_txn *t, uint8_t kind, uint8_t db, const uint8_t *key, size_t key_len,
                                         const uint8_t *val, size_t val_len, void *owned);
-/* Commit ops + the audit record of ev in one transaction (ev may be NULL). */
+/* Commit ops + the audit record of ev (with the pending key-use records)
+ * in one transaction (ev may be NULL: ops only). */
 ARCA_MUST_CHECK arca_status kms_txn_commit(arca_kms *kms, kms_txn *t, const arca_audit_event *ev);
-/* Audit a key use on its own; a failure to audit is logged and returned. */
+/* Audit an operation on its own: key-use ops (arca_audit_is_use_op) are
+ * batched, any other op is stored before this returns. A failure to audit
+ * (including an earlier failed batch) is logged and returned. */
 arca_status kms_audit_use(arca_kms *kms, const arca_kms_session *sess, uint16_t op,
                                           arca_status outcome, const arca_object_id *id, const char *detail);
 void kms_audit_event_init(arca_audit_event *ev, const arca_kms_session *sess, uint16_t op, arca_status outcome,

@@ -453,6 +453,13 @@ arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *pa
         goto out;
     }
 
+    /* A user PIN cleared by INIT_TOKEN: nothing to guess until the SO
+     * sets one (not counted). */
+    if (rec->cost == 0) {
+        st = ARCA_ERR_NOT_INITIALISED;
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_LOGIN_FAILED, st, NULL, "user pin not initialised");
+        goto out;
+    }
     /* The admin PIN is not locked out (that would brick the appliance);
      * its failures are counted and audited, and every guess costs a
      * scrypt evaluation under the serialising lock. */
@@ -485,6 +492,7 @@ arca_status arca_kms_login(arca_kms *kms, arca_kms_session *sess, const char *pa
     }
     ARCA_GUARD_OUT(outcome);
     sess->role = role;
+    if (p != NULL) p->logins++;
     sess->partition_id = p != NULL ? p->id : 0;
     memcpy(sess->partition_name, who.partition_name, sizeof(sess->partition_name));
     st = ARCA_OK;
@@ -506,10 +514,21 @@ static void free_session_objects(arca_kms_session *sess)
     sess->num_objects = 0;
 }
 
+/* The session's SO / user login ends: one login fewer on its partition. */
+static void login_ended(arca_kms *kms, const arca_kms_session *sess)
+{
+    if (sess->role != ARCA_ROLE_SO && sess->role != ARCA_ROLE_USER) return;
+    pthread_mutex_lock(&kms->state_mu);
+    kms_partition *p = partition_by_id(kms, sess->partition_id);
+    if (p != NULL && p->logins > 0) p->logins--;
+    pthread_mutex_unlock(&kms->state_mu);
+}
+
 arca_status arca_kms_logout(arca_kms *kms, arca_kms_session *sess)
 {
     ARCA_ENSURE(kms != NULL && sess != NULL, ARCA_ERR_ARGS);
     ARCA_ENSURE(sess->role != ARCA_ROLE_NONE, ARCA_ERR_NOT_LOGGED_IN);
+    login_ended(kms, sess);
     /* Session objects belong to the login that made them. */
     free_session_objects(sess);
     sess->role = ARCA_ROLE_NONE;
@@ -595,6 +614,7 @@ arca_status arca_kms_set_pin(arca_kms *kms, arca_kms_session *sess, const char *
     p = partition_by_id(kms, sess->partition_id);
     ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
     rec = sess->role == ARCA_ROLE_SO ? &p->so_pin : &p->user_pin;
+    ARCA_ENSURE_OUT(rec->cost != 0, ARCA_ERR_NOT_INITIALISED);
     if (rec->failures >= ARCA_PIN_MAX_FAILURES) {
         st = ARCA_ERR_PIN_LOCKED;
         (void)kms_audit_use(kms, sess, ARCA_AUDIT_PIN_CHANGE, st, NULL, "locked");
@@ -628,6 +648,223 @@ out:
     return st;
 }
 
+/* ---- INIT_TOKEN ---------------------------------------------------------- */
+
+#define INIT_TOKEN_SCAN_PAGE 1024u
+#define INIT_TOKEN_BATCH_OPS 512u /* store ops per deletion commit (< ARCA_STORE_MAX_OPS) */
+
+/* The ids of the token objects of partition pid: the KMS_IDX_ALL index
+ * (one entry per object). *out malloc'd. Called with the locks held. */
+static arca_status partition_object_ids(arca_kms *kms, uint32_t pid, arca_object_id **out, size_t *out_num)
+{
+    arca_status st = ARCA_OK;
+    uint8_t prefix[KMS_INDEX_HMAC_LEN], after[KMS_INDEX_KEY_LEN];
+    size_t after_len = 0, num = 0, cap = 0;
+    arca_object_id *ids = NULL;
+    ARCA_GUARD(kms_index_hmac(&kms->k_index, pid, KMS_IDX_ALL, NULL, 0, NULL, 0, prefix));
+    for (;;) {
+        arca_store_entry *e = NULL;
+        size_t n = 0;
+        ARCA_GUARD_OUT(kms->store->scan(kms->store->ctx, ARCA_DB_INDEX, prefix, sizeof(prefix), after, after_len,
+                                        INIT_TOKEN_SCAN_PAGE, false, false, &e, &n));
+        if (n > INIT_TOKEN_SCAN_PAGE) n = INIT_TOKEN_SCAN_PAGE;
+        for (size_t i = 0; i < n && st == ARCA_OK; i++) {
+            /* A lying scan could loop us forever: strictly increasing keys only. */
+            if (e[i].key_len != KMS_INDEX_KEY_LEN || memcmp(e[i].key, prefix, sizeof(prefix)) != 0 ||
+                (after_len > 0 && memcmp(e[i].key, after, KMS_INDEX_KEY_LEN) <= 0)) {
+                ARCA_WARN("keystore: init token: ignoring a malformed or out-of-order index entry");
+                n = i;
+                break;
+            }
+            memcpy(after, e[i].key, KMS_INDEX_KEY_LEN);
+            after_len = KMS_INDEX_KEY_LEN;
+            if (num == cap) {
+                size_t ncap = cap == 0 ? 64 : cap * 2;
+                arca_object_id *grown = realloc(ids, ncap * sizeof(*grown));
+                if (grown == NULL) {
+                    st = ARCA_ERR_NOMEM;
+                    break;
+                }
+                ids = grown;
+                cap = ncap;
+            }
+            memcpy(ids[num++].b, e[i].key + KMS_INDEX_HMAC_LEN, ARCA_OBJECT_ID_LEN);
+        }
+        arca_store_entries_free(e, n);
+        ARCA_GUARD_OUT(st);
+        if (n < INIT_TOKEN_SCAN_PAGE) break;
+    }
+    *out = ids;
+    *out_num = num;
+    ids = NULL;
+out:
+    free(ids);
+    return st;
+}
+
+/* Delete the sealed blobs and index entries of the objects ids[] that
+ * lived in partition old_pid (unreachable already), in commits of at most
+ * INIT_TOKEN_BATCH_OPS ops. An object whose blob is gone or damaged loses
+ * what can be named without its attributes (blob, KMS_IDX_ALL entry). */
+static arca_status delete_objects(arca_kms *kms, uint32_t old_pid, const arca_object_id *ids, size_t num)
+{
+    arca_status st = ARCA_OK;
+    const size_t per_object = 1 + KMS_INDEX_MAX_ENTRIES + 1;
+    arca_store_op *ops = calloc(INIT_TOKEN_BATCH_OPS, sizeof(*ops));
+    kms_index_key *keys = calloc(INIT_TOKEN_BATCH_OPS, sizeof(*keys));
+    arca_kms_session reader;
+    size_t first = 0; /* first object of the batch being built */
+    size_t nops = 0, nkeys = 0;
+    ARCA_ENSURE_OUT(ops != NULL && keys != NULL, ARCA_ERR_NOMEM);
+    /* A user of the old partition, to load its objects (never a client's). */
+    memset(&reader, 0, sizeof(reader));
+    reader.kms = kms;
+    reader.role = ARCA_ROLE_USER;
+    reader.partition_id = old_pid;
+    for (size_t i = 0; i <= num; i++) {
+        if (i == num || nops + per_object > INIT_TOKEN_BATCH_OPS) {
+            if (nops > 0) ARCA_GUARD_OUT(kms->store->commit(kms->store->ctx, ops, nops));
+            for (size_t k = first; k < i; k++) kms_cache_remove(&kms->cache, &ids[k]);
+            first = i;
+            nops = nkeys = 0;
+            if (i == num) break;
+        }
+        kms_index_key entries[KMS_INDEX_MAX_ENTRIES];
+        size_t num_entries = 0;
+        kms_object *o = NULL;
+        if (kms_object_load(kms, &reader, &ids[i], &o) == ARCA_OK) {
+            arca_status est = kms_index_entries(&kms->k_index, old_pid, &o->id, &o->attrs, entries, &num_entries);
+            kms_object_release(&kms->cache, o);
+            if (est != ARCA_OK) num_entries = 0;
+        }
+        if (num_entries == 0) {
+            ARCA_GUARD_OUT(kms_index_hmac(&kms->k_index, old_pid, KMS_IDX_ALL, NULL, 0, NULL, 0, entries[0].b));
+            memcpy(entries[0].b + KMS_INDEX_HMAC_LEN, ids[i].b, ARCA_OBJECT_ID_LEN);
+            num_entries = 1;
+        }
+        ops[nops++] = (arca_store_op){.kind = ARCA_STORE_DEL, .db = ARCA_DB_BLOBS, .key = ids[i].b,
+                                      .key_len = ARCA_OBJECT_ID_LEN};
+        for (size_t k = 0; k < num_entries; k++) {
+            keys[nkeys] = entries[k];
+            ops[nops++] = (arca_store_op){.kind = ARCA_STORE_DEL, .db = ARCA_DB_INDEX, .key = keys[nkeys].b,
+                                          .key_len = KMS_INDEX_KEY_LEN};
+            nkeys++;
+        }
+    }
+out:
+    free(ops);
+    free(keys);
+    arca_wipe(&reader, sizeof(reader));
+    return st;
+}
+
+arca_status arca_kms_init_token(arca_kms *kms, arca_kms_session *sess, const char *partition, const char *so_pin,
+                                uint64_t *out_destroyed)
+{
+    arca_status st;
+    kms_txn t;
+    kms_partition *p = NULL, np;
+    arca_object_id *ids = NULL;
+    size_t num_ids = 0;
+    uint32_t old_pid = 0;
+    arca_audit_event ev;
+    arca_kms_session who;
+    char detail[96], old_key[32];
+
+    ARCA_ENSURE(kms != NULL && sess != NULL && partition != NULL && so_pin != NULL, ARCA_ERR_ARGS);
+    ARCA_ENSURE(sess->role == ARCA_ROLE_NONE, ARCA_ERR_ALREADY_LOGGED_IN);
+    ARCA_GUARD(kms_pin_check_len(so_pin));
+    memset(&np, 0, sizeof(np));
+    kms_txn_init(&t);
+    /* write_mu: no token object write interleaves; state_mu: no login
+     * starts while the partition is checked and re-initialised. */
+    pthread_mutex_lock(&kms->write_mu);
+    pthread_mutex_lock(&kms->state_mu);
+    ARCA_ENSURE_OUT(kms->initialised, ARCA_ERR_NOT_INITIALISED);
+    p = partition_by_name(kms, partition);
+    ARCA_ENSURE_OUT(p != NULL, ARCA_ERR_NOT_FOUND);
+    memset(&who, 0, sizeof(who));
+    who.role = ARCA_ROLE_SO;
+    memcpy(who.partition_name, p->name, sizeof(who.partition_name));
+    who.has_peer = sess->has_peer;
+    memcpy(who.identity, sess->identity, sizeof(who.identity));
+
+    /* The SO login's checks: identity, lock-out, the PIN (counted). */
+    st = kms_identity_may_login(kms, sess, ARCA_ROLE_SO, p->name);
+    if (st != ARCA_OK) {
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_INIT_TOKEN, st, NULL,
+                            st == ARCA_ERR_IDENTITY_UNKNOWN ? "identity not registered" : "identity not authorised");
+        goto out;
+    }
+    if (p->so_pin.failures >= ARCA_PIN_MAX_FAILURES) {
+        st = ARCA_ERR_PIN_LOCKED;
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_INIT_TOKEN, st, NULL, "so pin locked");
+        goto out;
+    }
+    st = kms_pin_verify(&p->so_pin, so_pin);
+    if (st == ARCA_ERR_PIN_INCORRECT) {
+        kms_pin saved = p->so_pin;
+        kms_audit_event_init(&ev, &who, ARCA_AUDIT_INIT_TOKEN, st, NULL, "so pin incorrect");
+        p->so_pin.failures++;
+        arca_status pst = persist_pin_state(kms, sess, p, NULL, &ev);
+        if (pst != ARCA_OK) {
+            p->so_pin = saved;
+            st = pst;
+        }
+        ARCA_WARN("keystore: init token refused for partition %s: so pin incorrect (%u consecutive failures)",
+                  p->name, p->so_pin.failures);
+        goto out;
+    }
+    ARCA_GUARD_OUT(st);
+    if (p->logins > 0) {
+        st = ARCA_ERR_BUSY;
+        snprintf(detail, sizeof(detail), "%u sessions logged in", p->logins);
+        (void)kms_audit_use(kms, &who, ARCA_AUDIT_INIT_TOKEN, st, NULL, detail);
+        goto out;
+    }
+    old_pid = p->id;
+    ARCA_GUARD_OUT(partition_object_ids(kms, old_pid, &ids, &num_ids));
+
+    /* One commit: the partition under a new id (its objects unreachable at
+     * once: blobs and index entries are bound to the id), no user PIN, the
+     * SO PIN's failures cleared; the appliance's next id; the audit record. */
+    ARCA_ENSURE_OUT(kms->num_partitions < PARTITIONS_MAX && kms->next_partition_id < UINT32_MAX, ARCA_ERR_BUSY);
+    np = *p;
+    np.id = kms->next_partition_id;
+    np.version = 1;
+    np.so_pin.failures = 0;
+    memset(&np.user_pin, 0, sizeof(np.user_pin));
+    np.logins = 0;
+    partition_key(old_pid, old_key);
+    ARCA_GUARD_OUT(kms_txn_add(&t, ARCA_STORE_DEL, ARCA_DB_STATE, (const uint8_t *)old_key, strlen(old_key), NULL, 0,
+                               NULL));
+    ARCA_GUARD_OUT(partition_put(kms, &t, &np));
+    ARCA_GUARD_OUT(kms_appliance_put(kms, &t, kms->appliance_version + 1, true, np.id + 1, &kms->admin_pin));
+    snprintf(detail, sizeof(detail), "%zu token objects destroyed; user pin cleared", num_ids);
+    kms_audit_event_init(&ev, &who, ARCA_AUDIT_INIT_TOKEN, ARCA_OK, NULL, detail);
+    ARCA_GUARD_OUT(kms_txn_commit(kms, &t, &ev));
+    *p = np;
+    kms->next_partition_id = np.id + 1;
+    kms->appliance_version++;
+    ARCA_INFO("keystore: partition %s re-initialised by its SO: %zu token objects destroyed", p->name, num_ids);
+
+    /* Then the old objects themselves. */
+    arca_status dst = delete_objects(kms, old_pid, ids, num_ids);
+    if (dst != ARCA_OK) {
+        ARCA_ERROR("keystore: init token of %s: deleting the old objects failed (%s): they stay in the store, "
+                   "unreachable", p->name, arca_status_name(dst));
+    }
+    if (out_destroyed != NULL) *out_destroyed = num_ids;
+    st = ARCA_OK;
+out:
+    pthread_mutex_unlock(&kms->state_mu);
+    pthread_mutex_unlock(&kms->write_mu);
+    arca_wipe(&np, sizeof(np));
+    free(ids);
+    kms_txn_cleanup(&t);
+    return st;
+}
+
 arca_status arca_kms_session_new(arca_kms *kms, arca_kms_session **out)
 {
     ARCA_ENSURE(kms != NULL && out != NULL, ARCA_ERR_ARGS);
@@ -642,6 +879,7 @@ arca_status arca_kms_session_new(arca_kms *kms, arca_kms_session **out)
 void arca_kms_session_free(arca_kms_session *sess)
 {
     if (sess == NULL) return;
+    login_ended(sess->kms, sess);
     free_session_objects(sess);
     X509_free(sess->peer_cert);
     sk_X509_pop_free(sess->peer_chain, X509_free);

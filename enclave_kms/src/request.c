@@ -141,6 +141,18 @@ out:
     return st;
 }
 
+static arca_status do_init_token(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r,
+                                 result *res)
+{
+    char name[ARCA_LP_NAME_MAX + 1];
+    name_copy(&r->partition, name);
+    arca_secret pin = {0};
+    ARCA_GUARD(pin_copy(&r->pin, &pin));
+    arca_status st = arca_kms_init_token(ctx->kms, sess, name, (const char *)pin.data, &res->u64);
+    arca_secret_free(&pin);
+    return st;
+}
+
 static arca_status do_single_pin(const arca_request_ctx *ctx, arca_kms_session *sess, const arca_lp_request *r)
 {
     arca_secret pin = {0};
@@ -288,6 +300,8 @@ static arca_status run(const arca_request_ctx *ctx, arca_kms_session *sess, cons
         return do_login(ctx, sess, r);
     case ARCA_LP_SET_PIN:
         return do_set_pin(ctx, sess, r);
+    case ARCA_LP_INIT_TOKEN:
+        return do_init_token(ctx, sess, r, res);
     case ARCA_LP_LOGOUT:
         return arca_kms_logout(kms, sess);
     case ARCA_LP_PARTITION_CREATE:

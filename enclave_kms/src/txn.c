@@ -1,6 +1,7 @@
 /* Store transactions of the keystore: the ops of one lifecycle change,
- * committed together with its audit record (all or nothing, durable before
- * the caller answers), and the audit helpers for key use. */
+ * committed together with its audit record and any pending key-use
+ * records (all or nothing, durable before the caller answers), and the
+ * audit helpers for key use (batched: audit.h). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,10 +46,8 @@ arca_status kms_txn_commit(arca_kms *kms, kms_txn *t, const arca_audit_event *ev
 {
     arca_status st;
     if (ev == NULL) return kms->store->commit(kms->store->ctx, t->ops, t->num);
-    ARCA_GUARD(arca_audit_begin(kms->audit, ev, &t->ops[t->num]));
-    st = kms->store->commit(kms->store->ctx, t->ops, t->num + 1);
-    arca_audit_end(kms->audit, st);
-    memset(&t->ops[t->num], 0, sizeof(t->ops[t->num]));
+    /* The pending key-use records go into this commit first. */
+    st = arca_audit_commit(kms->audit, ev, t->ops, t->num);
     if (st != ARCA_OK) ARCA_ERROR("keystore: commit failed: %s", arca_status_name(st));
     return st;
 }
@@ -75,7 +74,10 @@ arca_status kms_audit_use(arca_kms *kms, const arca_kms_session *sess, uint16_t 
 {
     arca_audit_event ev;
     kms_audit_event_init(&ev, sess, op, outcome, id, detail);
-    arca_status st = arca_audit_append(kms->audit, &ev);
+    /* Key use is batched (stored within ARCA_AUDIT_BATCH_DELAY_MS, never
+     * with a gap); everything else is durable before the answer. */
+    arca_status st = arca_audit_is_use_op(op) ? arca_audit_append_use(kms->audit, &ev)
+                                              : arca_audit_append(kms->audit, &ev);
     if (st != ARCA_OK) ARCA_ERROR("keystore: audit append failed: %s", arca_status_name(st));
     return st;
 }

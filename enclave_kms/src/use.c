@@ -1,8 +1,10 @@
 /* Key use: sign, verify, encrypt, decrypt, wrap, unwrap, derive. Policy
  * first (login, partition, mechanism valid for the operation, the key's
  * usage attribute, CKA_ALLOWED_MECHANISMS), then the cryptography, then one audit record with the
- * outcome. Output reaches the caller only once its audit record is stored
- * (fail closed). */
+ * outcome. Output reaches the caller only once its audit record is in the
+ * chain; the chain stores key-use records in batches (audit.h: within
+ * 20 ms or 1,024 records), and a failed batch makes every use fail here
+ * with the store's status until a flush succeeds (fail closed). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

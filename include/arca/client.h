@@ -399,4 +399,31 @@ ARCA_MUST_CHECK arca_status arca_client_status(arca_client *c, char **out_text);
 ARCA_MUST_CHECK arca_status arca_client_attest(arca_client *c, const uint8_t *nonce, size_t nonce_len,
                                                arca_evidence_claims *out);
 
+/* ---- After fork() ---------------------------------------------------------- */
+
+/* Forget a client inherited over fork() without a byte on its connection
+ * (no TLS close_notify: the connection is the parent's, which goes on
+ * using it): the socket is closed in this process only, the remembered
+ * PIN wiped and the client freed. If c's mutex was held at fork() (a call
+ * in progress in a thread of the parent), only the socket is closed and
+ * the rest is left allocated, never to be used. NULL is a no-op. Never
+ * fails. */
+void arca_client_abandon(arca_client *c);
+
+/* ---- Token re-initialisation (PKCS#11 C_InitToken) -------------------------- */
+
+/* INIT_TOKEN: erase partition `partition` with its SO PIN from a client
+ * that is not logged in: every token object of the partition is destroyed
+ * and the user PIN cleared (a user login then fails with
+ * ARCA_ERR_NOT_INITIALISED until the SO sets one with
+ * arca_client_init_user_pin); the SO PIN and the name stay. *out_destroyed
+ * = the number of token objects destroyed. Never resent after a broken
+ * connection. The keystore's statuses (arca_kms_init_token):
+ * ARCA_ERR_ALREADY_LOGGED_IN, ARCA_ERR_PIN_INVALID, ARCA_ERR_NOT_FOUND,
+ * ARCA_ERR_IDENTITY_UNKNOWN / ARCA_ERR_PERMISSION, ARCA_ERR_PIN_LOCKED,
+ * ARCA_ERR_PIN_INCORRECT (counted), ARCA_ERR_BUSY (a session is logged in
+ * to the partition); ARCA_ERR_ARGS for a NULL argument. */
+ARCA_MUST_CHECK arca_status arca_client_init_token(arca_client *c, const char *partition, const char *so_pin,
+                                                   uint64_t *out_destroyed);
+
 #endif

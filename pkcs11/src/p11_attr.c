@@ -278,8 +278,11 @@ CK_RV arca_p11_object_ulong(arca_p11_session *s, const arca_client_id *id, CK_AT
 {
     uint8_t *v = NULL;
     size_t len = 0;
+    arca_client *c = NULL;
     if (type > UINT32_MAX || arca_p11_attr_kind_of(type) != ARCA_P11_ATTR_ULONG) return CKR_ATTRIBUTE_TYPE_INVALID;
-    arca_status st = arca_client_get_attribute(s->client, id, (uint32_t)type, &v, &len);
+    CK_RV crv = arca_p11_client_for(s, id, not_found_rv, &c, NULL);
+    if (crv != CKR_OK) return crv;
+    arca_status st = arca_client_get_attribute(c, id, (uint32_t)type, &v, &len);
     if (st != ARCA_OK) return arca_p11_session_rv(s, st, not_found_rv);
     CK_RV rv = CKR_OK;
     if (len != 4) {

@@ -13,8 +13,10 @@
  * CKR_BUFFER_TOO_SMALL) and leaves the op active; the call that receives
  * the output ends it. Any other error ends the op too. So a signature is
  * never computed twice, and a plaintext is held only in the op (wiped). */
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <openssl/evp.h>
 
@@ -51,7 +53,10 @@ static op_ext *ext_of(arca_p11_op *op)
 static arca_status get_attr(arca_p11_session *s, const arca_client_id *id, CK_ATTRIBUTE_TYPE type, uint8_t **out,
                             size_t *out_len)
 {
-    return arca_client_get_attribute(s->client, id, (uint32_t)type, out, out_len);
+    arca_client *c = NULL;
+    /* Another session's session object: over that session's connection. */
+    if (arca_p11_client_for(s, id, CKR_KEY_HANDLE_INVALID, &c, NULL) != CKR_OK) return ARCA_ERR_NOT_FOUND;
+    return arca_client_get_attribute(c, id, (uint32_t)type, out, out_len);
 }
 
 static const uint8_t OID_P256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
@@ -147,6 +152,81 @@ static CK_RV key_check(arca_p11_session *s, const arca_client_id *id, const arca
     return rv;
 }
 
+/* ---- passed key checks, remembered ----
+ * key_check costs three attribute reads, each a round trip to the
+ * appliance, before the call that does the work (docs/performance.md). A
+ * check that passed is remembered for KEYCHECK_TTL_MS per (key, usage,
+ * mechanism). The appliance checks usage, mechanism, state and ACL on
+ * every use anyway (enclave_kms/src/use.c), so a stale entry only moves a
+ * refusal from C_*Init to the call that uses the key; that refusal drops
+ * the key's entries. Failed checks are never remembered. */
+#define KEYCHECK_SLOTS 256u
+#define KEYCHECK_TTL_MS 1000u
+
+typedef struct keycheck {
+    bool valid;
+    arca_client_id id;
+    CK_ATTRIBUTE_TYPE usage;
+    CK_MECHANISM_TYPE mech;
+    CK_KEY_TYPE kt;
+    size_t sig_len;
+    uint64_t expires_ms;
+} keycheck;
+
+static keycheck keychecks[KEYCHECK_SLOTS];
+static pthread_mutex_t keycheck_mu = PTHREAD_MUTEX_INITIALIZER;
+
+static uint64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000u + (uint64_t)ts.tv_nsec / 1000000u;
+}
+
+static keycheck *keycheck_slot(const arca_client_id *id, CK_ATTRIBUTE_TYPE usage, CK_MECHANISM_TYPE mech)
+{
+    uint32_t h = 2166136261u; /* FNV-1a */
+    for (size_t i = 0; i < sizeof(id->b); i++) h = (h ^ id->b[i]) * 16777619u;
+    h = (h ^ (uint32_t)usage) * 16777619u;
+    h = (h ^ (uint32_t)mech) * 16777619u;
+    return &keychecks[h % KEYCHECK_SLOTS];
+}
+
+static bool keycheck_get(const arca_client_id *id, CK_ATTRIBUTE_TYPE usage, CK_MECHANISM_TYPE mech,
+                         CK_KEY_TYPE *out_kt, size_t *out_sig_len)
+{
+    bool hit;
+    pthread_mutex_lock(&keycheck_mu);
+    keycheck *k = keycheck_slot(id, usage, mech);
+    hit = k->valid && k->usage == usage && k->mech == mech && memcmp(k->id.b, id->b, sizeof(id->b)) == 0 &&
+          mono_ms() < k->expires_ms;
+    if (hit) {
+        *out_kt = k->kt;
+        *out_sig_len = k->sig_len;
+    }
+    pthread_mutex_unlock(&keycheck_mu);
+    return hit;
+}
+
+static void keycheck_put(const arca_client_id *id, CK_ATTRIBUTE_TYPE usage, CK_MECHANISM_TYPE mech, CK_KEY_TYPE kt,
+                         size_t sig_len)
+{
+    pthread_mutex_lock(&keycheck_mu);
+    keycheck *k = keycheck_slot(id, usage, mech);
+    *k = (keycheck){.valid = true, .id = *id, .usage = usage, .mech = mech, .kt = kt, .sig_len = sig_len,
+                    .expires_ms = mono_ms() + KEYCHECK_TTL_MS};
+    pthread_mutex_unlock(&keycheck_mu);
+}
+
+/* The appliance refused a use of id: check it afresh next time. */
+static void keycheck_drop(const arca_client_id *id)
+{
+    pthread_mutex_lock(&keycheck_mu);
+    for (size_t i = 0; i < KEYCHECK_SLOTS; i++)
+        if (keychecks[i].valid && memcmp(keychecks[i].id.b, id->b, sizeof(id->b)) == 0) keychecks[i].valid = false;
+    pthread_mutex_unlock(&keycheck_mu);
+}
+
 /* C_*Init of encrypt, decrypt, sign, verify. */
 static CK_RV op_init(CK_SESSION_HANDLE h, arca_p11_op_kind kind, CK_FLAGS use, CK_ATTRIBUTE_TYPE usage_attr,
                      CK_MECHANISM_PTR m, CK_OBJECT_HANDLE key)
@@ -176,16 +256,19 @@ static CK_RV op_init(CK_SESSION_HANDLE h, arca_p11_op_kind kind, CK_FLAGS use, C
     }
     if ((rv = arca_p11_handle_to_id(key, CKR_KEY_HANDLE_INVALID, &id)) != CKR_OK) goto out;
     if ((rv = arca_p11_mech_parse(m, use, &lp, &param, &param_len)) != CKR_OK) goto out;
-    if ((rv = key_check(s, &id, arca_p11_mech_find(m->mechanism), usage_attr, &kt)) != CKR_OK) goto out;
     x = calloc(1, sizeof(*x));
     if (x == NULL) {
         rv = CKR_HOST_MEMORY;
         goto out;
     }
+    if (!keycheck_get(&id, usage_attr, m->mechanism, &kt, &x->sig_len)) {
+        if ((rv = key_check(s, &id, arca_p11_mech_find(m->mechanism), usage_attr, &kt)) != CKR_OK) goto out;
+        if (kind == ARCA_P11_OP_VERIFY &&
+            (rv = signature_len(s, &id, arca_p11_mech_find(m->mechanism), kt, &x->sig_len)) != CKR_OK)
+            goto out;
+        keycheck_put(&id, usage_attr, m->mechanism, kt, x->sig_len);
+    }
     x->key_type = kt;
-    if (kind == ARCA_P11_OP_VERIFY &&
-        (rv = signature_len(s, &id, arca_p11_mech_find(m->mechanism), kt, &x->sig_len)) != CKR_OK)
-        goto out;
     op->active = true;
     op->mechanism = m->mechanism;
     op->lp = lp;
@@ -239,28 +322,34 @@ static CK_RV append(arca_p11_op *op, const uint8_t *data, size_t len, CK_RV cap_
 static CK_RV run_once(arca_p11_session *s, arca_p11_op *op, arca_p11_op_kind kind, const uint8_t *data, size_t len)
 {
     op_ext *x = ext_of(op);
+    arca_client *c = NULL;
     arca_status st;
 
     if (x->have_out) return CKR_OK;
+    CK_RV crv = arca_p11_client_for(s, &op->key, CKR_KEY_HANDLE_INVALID, &c, NULL);
+    if (crv != CKR_OK) return crv;
     switch (kind) {
     case ARCA_P11_OP_SIGN:
         if (len > ARCA_LP_DATA_MAX) return CKR_DATA_LEN_RANGE;
-        st = arca_client_sign(s->client, &op->key, &op->lp, data, len, &x->out, &x->out_len);
+        st = arca_client_sign(c, &op->key, &op->lp, data, len, &x->out, &x->out_len);
         break;
     case ARCA_P11_OP_ENCRYPT:
         if (len > ARCA_LP_DATA_MAX) return CKR_DATA_LEN_RANGE;
-        st = arca_client_encrypt(s->client, &op->key, &op->lp, data, len, &x->out, &x->out_len);
+        st = arca_client_encrypt(c, &op->key, &op->lp, data, len, &x->out, &x->out_len);
         break;
     case ARCA_P11_OP_DECRYPT:
         if (len > ARCA_LP_DATA_MAX) return CKR_ENCRYPTED_DATA_LEN_RANGE;
-        st = arca_client_decrypt(s->client, &op->key, &op->lp, data, len, &x->out, &x->out_len);
+        st = arca_client_decrypt(c, &op->key, &op->lp, data, len, &x->out, &x->out_len);
         if (st == ARCA_ERR_DATA_LEN) return CKR_ENCRYPTED_DATA_LEN_RANGE;
         if (st == ARCA_ERR_DATA_INVALID || st == ARCA_ERR_SIGNATURE_INVALID) return CKR_ENCRYPTED_DATA_INVALID;
         break;
     default: return CKR_GENERAL_ERROR;
     }
     if (st == ARCA_ERR_DATA_LEN) return CKR_DATA_LEN_RANGE;
-    if (st != ARCA_OK) return arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
+    if (st != ARCA_OK) {
+        keycheck_drop(&op->key);
+        return arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
+    }
     x->have_out = true;
     return CKR_OK;
 }
@@ -460,14 +549,20 @@ static CK_RV verify_run(arca_p11_session *s, arca_p11_op *op, const uint8_t *dat
                         size_t sig_len)
 {
     op_ext *x = ext_of(op);
+    arca_client *c = NULL;
     arca_status st;
 
     if (len > ARCA_LP_DATA_MAX) return CKR_DATA_LEN_RANGE;
     if (x->sig_len != 0 && sig_len != x->sig_len) return CKR_SIGNATURE_LEN_RANGE;
-    st = arca_client_verify(s->client, &op->key, &op->lp, data, len, sig, sig_len);
+    CK_RV crv = arca_p11_client_for(s, &op->key, CKR_KEY_HANDLE_INVALID, &c, NULL);
+    if (crv != CKR_OK) return crv;
+    st = arca_client_verify(c, &op->key, &op->lp, data, len, sig, sig_len);
     if (st == ARCA_ERR_SIGNATURE_INVALID) return CKR_SIGNATURE_INVALID;
     if (st == ARCA_ERR_DATA_LEN) return CKR_DATA_LEN_RANGE;
-    if (st != ARCA_OK) return arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
+    if (st != ARCA_OK) {
+        keycheck_drop(&op->key);
+        return arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
+    }
     return CKR_OK;
 }
 

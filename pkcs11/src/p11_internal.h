@@ -12,6 +12,12 @@
  *    Integration test: tests/integration/
  *    test_pkcs11_tool.sh (p11core) -- add your cases there or in a
  *    test_pkcs11_<yours>.sh.
+ * v3 (p11): session objects shared by the application's sessions: a call
+ *    about an object uses arca_p11_client_for's connection instead of
+ *    s->client (p11_crypto.c's get_attr / run_once / verify_run do);
+ *    new objects are registered with arca_p11_handle_new. Fork: inherited
+ *    sessions are freed with arca_p11_session_abandon. Slot flag
+ *    user_pin_cleared (C_InitToken). Nothing above was removed.
  * ========================================================================
  *
  * Layout (one file per PKCS#11 concept; C_* entry points are thin shims):
@@ -38,7 +44,8 @@
  *
  * Fork: C_Initialize records getpid(); arca_p11_session_get and
  * arca_p11_check_init answer CKR_CRYPTOKI_NOT_INITIALIZED in a child that
- * has not called C_Initialize itself. */
+ * has not called C_Initialize itself; C_Initialize in the child closes the
+ * inherited sockets without a byte on them (arca_client_abandon). */
 #ifndef ARCA_P11_INTERNAL_H
 #define ARCA_P11_INTERNAL_H
 
@@ -65,6 +72,7 @@
 #define ARCA_P11_MAX_SESSIONS 1024u /* open sessions per application */
 #define ARCA_P11_PIN_MIN 4u         /* = enclave's ARCA_PIN_MIN */
 #define ARCA_P11_PIN_MAX 128u       /* = ARCA_LP_PIN_MAX */
+#define ARCA_P11_MAX_BORROWED 4u    /* other sessions' connections one call may use */
 
 /* ---- Module state and fork --------------------------------------------- */
 
@@ -137,6 +145,11 @@ typedef struct arca_p11_session {
     void *mutex;           /* serialises the session's users */
     unsigned refs;         /* under the module mutex */
     bool closed;           /* closed or lost: freed at the last put */
+    bool owns_objects;     /* has made session objects (module mutex) */
+    /* Other sessions whose connections this call uses for their session
+     * objects (arca_p11_client_for), released by arca_p11_session_put. */
+    struct arca_p11_session *borrowed[ARCA_P11_MAX_BORROWED];
+    size_t num_borrowed;
     arca_p11_find find;
     arca_p11_op op[ARCA_P11_OP_COUNT];
 } arca_p11_session;
@@ -171,8 +184,37 @@ CK_RV arca_p11_session_rv(arca_p11_session *s, arca_status st, CK_RV not_found_r
  * module's life (until C_Finalize). CKR_HOST_MEMORY. */
 CK_RV arca_p11_handle_from_id(const arca_client_id *id, CK_OBJECT_HANDLE *out);
 /* The id behind a handle; invalid_rv (CKR_OBJECT_HANDLE_INVALID or
- * CKR_KEY_HANDLE_INVALID, ...) for CK_INVALID_HANDLE or an unknown handle. */
+ * CKR_KEY_HANDLE_INVALID, ...) for CK_INVALID_HANDLE, an unknown handle,
+ * or a session object whose session has closed. */
 CK_RV arca_p11_handle_to_id(CK_OBJECT_HANDLE h, CK_RV invalid_rv, arca_client_id *out);
+
+/* ---- Session objects (p11_module.c; docs/pkcs11.md "Session objects") --
+ * A session object lives in the enclave session of the connection that
+ * made it. It is visible to every session of the application: a call on
+ * session s about another session's session object goes over the owner's
+ * connection (thread-safe in libarca-client; the owner is held, not
+ * locked, so two sessions using each other's objects cannot deadlock).
+ * When the owner closes, its session objects are gone and their handles
+ * invalid in every session. */
+
+/* The handle of an object just made on session `owner`'s connection: a
+ * session object (token false) is recorded as owner's. CKR_HOST_MEMORY. */
+CK_RV arca_p11_handle_new(CK_SESSION_HANDLE owner, bool token, const arca_client_id *id, CK_OBJECT_HANDLE *out);
+/* The session (handle) that made a session object of this application,
+ * 0 for a token object or an object not made here. */
+CK_SESSION_HANDLE arca_p11_handle_owner(const arca_client_id *id);
+/* The connection that holds object id for a call on session s (taken by
+ * the caller): s->client, or another session's connection for that
+ * session's session object (that session is held until
+ * arca_p11_session_put(s)). *out_owner (may be NULL) gets the session
+ * whose connection it is. invalid_rv when the owner has closed;
+ * CKR_GENERAL_ERROR past ARCA_P11_MAX_BORROWED other sessions in one call. */
+CK_RV arca_p11_client_for(arca_p11_session *s, const arca_client_id *id, CK_RV invalid_rv, arca_client **out,
+                          CK_SESSION_HANDLE *out_owner);
+/* Open sessions of the slot other than s that made session objects, each
+ * held (up to max); release with arca_p11_sessions_release. */
+size_t arca_p11_session_owners(const arca_p11_session *s, arca_p11_session **out, size_t max);
+void arca_p11_sessions_release(arca_p11_session **list, size_t num);
 
 /* ---- Attributes (p11_attr.c) ------------------------------------------- */
 
@@ -328,6 +370,7 @@ typedef struct arca_p11_slot {
     arca_secret pin;                 /* the PIN of that login (re-login of new sessions) */
     bool user_pin_locked, so_pin_locked;   /* an answer said PIN_LOCKED */
     bool user_pin_low, so_pin_low;         /* last attempt was PIN_INCORRECT */
+    bool user_pin_cleared; /* C_InitToken cleared it (or a login said so): no CKF_USER_PIN_INITIALIZED */
 } arca_p11_slot;
 
 typedef struct arca_p11_module {
@@ -346,6 +389,7 @@ typedef struct arca_p11_module {
     arca_p11_session *sessions[ARCA_P11_MAX_SESSIONS];
     CK_SESSION_HANDLE next_session;
     arca_client_id *ids;      /* handle h -> ids[h - 1] */
+    CK_SESSION_HANDLE *owners; /* handle h -> owners[h - 1]: session of a session object, or 0 */
     size_t num_ids, cap_ids;
     CK_OBJECT_HANDLE *hash;   /* id -> handle, open addressing, 0 = empty */
     size_t hash_cap;
@@ -373,6 +417,10 @@ void arca_p11_close_slot_sessions(CK_SLOT_ID slot);
 void arca_p11_handles_free(void);
 /* Free a session that nobody holds any more (p11_session.c). */
 void arca_p11_session_free(arca_p11_session *s);
+/* In a forked child: free a session inherited from the parent without a
+ * byte on its connection (arca_client_abandon) and without touching its
+ * mutex, which a thread of the parent may have held (p11_session.c). */
+void arca_p11_session_abandon(arca_p11_session *s);
 
 /* Copy a PIN from the API into a NUL-terminated secret (p11_session.c).
  * CKR_ARGUMENTS_BAD for pin NULL; bad_len_rv when len is outside

@@ -60,7 +60,10 @@ static CK_RV key_type_check(arca_p11_session *s, const arca_client_id *id, const
     uint8_t *v = NULL;
     size_t v_len = 0;
     CK_KEY_TYPE kt = CK_UNAVAILABLE_INFORMATION;
-    arca_status st = arca_client_get_attribute(s->client, id, CKA_KEY_TYPE, &v, &v_len);
+    arca_client *c = NULL;
+    CK_RV rv = arca_p11_client_for(s, id, handle_rv, &c, NULL);
+    if (rv != CKR_OK) return rv;
+    arca_status st = arca_client_get_attribute(c, id, CKA_KEY_TYPE, &v, &v_len);
 
     if (st == ARCA_ERR_ATTRIBUTE_TYPE) return type_rv; /* not a key */
     if (st == ARCA_ERR_NOT_FOUND) return handle_rv;
@@ -70,10 +73,15 @@ static CK_RV key_type_check(arca_p11_session *s, const arca_client_id *id, const
     return arca_p11_mech_key_ok(d, kt) ? CKR_OK : type_rv;
 }
 
-static CK_RV new_handle(arca_p11_session *s, arca_status st, const arca_client_id *id, CK_OBJECT_HANDLE_PTR out)
+/* The handle of a key made on session owner's connection with template
+ * t (CKA_TOKEN set by key_template): a session object is owner's. */
+static CK_RV new_handle(arca_p11_session *s, arca_status st, CK_SESSION_HANDLE owner, const arca_p11_tmpl *t,
+                        const arca_client_id *id, CK_OBJECT_HANDLE_PTR out)
 {
+    bool token = false;
     if (st != ARCA_OK) return arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
-    return arca_p11_handle_from_id(id, out);
+    (void)arca_p11_tmpl_bool(t, CKA_TOKEN, &token);
+    return arca_p11_handle_new(owner, token, id, out);
 }
 
 CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tmpl, CK_ULONG n,
@@ -98,8 +106,8 @@ CK_RV C_GenerateKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PTR tm
     have_tmpl = true;
     rv = key_template(s, &t, CKO_SECRET_KEY, arca_p11_mech_find(m->mechanism)->key_types[0]);
     if (rv != CKR_OK) goto out;
-    rv = new_handle(s, arca_client_generate_key(s->client, (uint32_t)m->mechanism, t.attrs, t.num, &id), &id,
-                    out_key);
+    rv = new_handle(s, arca_client_generate_key(s->client, (uint32_t)m->mechanism, t.attrs, t.num, &id), s->handle,
+                    &t, &id, out_key);
 out:
     if (have_tmpl) arca_p11_tmpl_free(&t);
     free_param(param, param_len);
@@ -142,8 +150,8 @@ CK_RV C_GenerateKeyPair(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_ATTRIBUTE_PT
         rv = arca_p11_session_rv(s, st, CKR_KEY_HANDLE_INVALID);
         goto out;
     }
-    if ((rv = arca_p11_handle_from_id(&id_pub, out_pub)) != CKR_OK) goto out;
-    rv = arca_p11_handle_from_id(&id_priv, out_priv);
+    if ((rv = new_handle(s, ARCA_OK, s->handle, &tp, &id_pub, out_pub)) != CKR_OK) goto out;
+    rv = new_handle(s, ARCA_OK, s->handle, &tv, &id_priv, out_priv);
 out:
     if (have_pub) arca_p11_tmpl_free(&tp);
     if (have_priv) arca_p11_tmpl_free(&tv);
@@ -163,6 +171,7 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wrappi
     uint8_t *param = NULL, *w = NULL;
     size_t param_len = 0, w_len = 0;
     arca_client_id id_wrapping, id_key;
+    arca_client *c = NULL;
     arca_status st;
     CK_RV rv = arca_p11_session_get(h, &s);
 
@@ -177,7 +186,17 @@ CK_RV C_WrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE wrappi
     rv = key_type_check(s, &id_wrapping, arca_p11_mech_find(m->mechanism), CKR_WRAPPING_KEY_HANDLE_INVALID,
                         CKR_WRAPPING_KEY_TYPE_INCONSISTENT);
     if (rv != CKR_OK) goto out;
-    st = arca_client_wrap(s->client, &id_wrapping, &lp, &id_key, &w, &w_len);
+    /* Both keys must live on one connection (token objects live on all):
+     * session objects of two different sessions cannot meet. */
+    CK_SESSION_HANDLE own_wrapping = arca_p11_handle_owner(&id_wrapping), own_key = arca_p11_handle_owner(&id_key);
+    if (own_wrapping != 0 && own_key != 0 && own_wrapping != own_key) {
+        rv = CKR_FUNCTION_FAILED;
+        goto out;
+    }
+    rv = own_wrapping != 0 ? arca_p11_client_for(s, &id_wrapping, CKR_WRAPPING_KEY_HANDLE_INVALID, &c, NULL)
+                           : arca_p11_client_for(s, &id_key, CKR_KEY_HANDLE_INVALID, &c, NULL);
+    if (rv != CKR_OK) goto out;
+    st = arca_client_wrap(c, &id_wrapping, &lp, &id_key, &w, &w_len);
     if (st == ARCA_ERR_KEY_TYPE) {
         rv = CKR_KEY_NOT_WRAPPABLE;
     } else if (st == ARCA_ERR_KEY_SIZE) {
@@ -210,6 +229,8 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwr
     size_t param_len = 0;
     arca_client_id id_unwrapping, id;
     bool have_tmpl = false;
+    arca_client *c = NULL;
+    CK_SESSION_HANDLE owner = 0;
     arca_status st;
     CK_RV rv = arca_p11_session_get(h, &s);
 
@@ -231,7 +252,10 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwr
     rv = key_type_check(s, &id_unwrapping, arca_p11_mech_find(m->mechanism), CKR_UNWRAPPING_KEY_HANDLE_INVALID,
                         CKR_UNWRAPPING_KEY_TYPE_INCONSISTENT);
     if (rv != CKR_OK) goto out;
-    st = arca_client_unwrap(s->client, &id_unwrapping, &lp, wrapped, (size_t)wrapped_len, t.attrs, t.num, &id);
+    /* The new key is made where the unwrapping key lives. */
+    rv = arca_p11_client_for(s, &id_unwrapping, CKR_UNWRAPPING_KEY_HANDLE_INVALID, &c, &owner);
+    if (rv != CKR_OK) goto out;
+    st = arca_client_unwrap(c, &id_unwrapping, &lp, wrapped, (size_t)wrapped_len, t.attrs, t.num, &id);
     if (st == ARCA_ERR_DATA_LEN) {
         rv = CKR_WRAPPED_KEY_LEN_RANGE;
     } else if (st == ARCA_ERR_DATA_INVALID || st == ARCA_ERR_SIGNATURE_INVALID) {
@@ -239,7 +263,7 @@ CK_RV C_UnwrapKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE unwr
     } else if (st == ARCA_ERR_KEY_TYPE) {
         rv = CKR_TEMPLATE_INCONSISTENT; /* the template's key type cannot come out of this mechanism */
     } else {
-        rv = new_handle(s, st, &id, out_key);
+        rv = new_handle(s, st, owner, &t, &id, out_key);
     }
 out:
     if (have_tmpl) arca_p11_tmpl_free(&t);
@@ -258,6 +282,8 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base
     size_t param_len = 0;
     arca_client_id id_base, id;
     bool have_tmpl = false;
+    arca_client *c = NULL;
+    CK_SESSION_HANDLE owner = 0;
     CK_RV rv = arca_p11_session_get(h, &s);
 
     if (rv != CKR_OK) return rv;
@@ -273,7 +299,9 @@ CK_RV C_DeriveKey(CK_SESSION_HANDLE h, CK_MECHANISM_PTR m, CK_OBJECT_HANDLE base
     rv = key_type_check(s, &id_base, arca_p11_mech_find(m->mechanism), CKR_KEY_HANDLE_INVALID,
                         CKR_KEY_TYPE_INCONSISTENT);
     if (rv != CKR_OK) goto out;
-    rv = new_handle(s, arca_client_derive(s->client, &id_base, &lp, t.attrs, t.num, &id), &id, out_key);
+    /* The new key is made where the base key lives. */
+    if ((rv = arca_p11_client_for(s, &id_base, CKR_KEY_HANDLE_INVALID, &c, &owner)) != CKR_OK) goto out;
+    rv = new_handle(s, arca_client_derive(c, &id_base, &lp, t.attrs, t.num, &id), owner, &t, &id, out_key);
 out:
     if (have_tmpl) arca_p11_tmpl_free(&t);
     free_param(param, param_len);

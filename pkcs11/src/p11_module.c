@@ -14,12 +14,6 @@ arca_p11_module arca_p11_g;
 /* Serialises C_Initialize / C_Finalize against each other. */
 static pthread_mutex_t g_init_guard = PTHREAD_MUTEX_INITIALIZER;
 
-/* Clients inherited over fork(): closing them would send a TLS
- * close_notify on the parent's connections, so a child that calls
- * C_Initialize abandons them (kept reachable here, never used). */
-static arca_p11_session **g_abandoned;
-static size_t g_num_abandoned;
-
 /* ---- Locking ------------------------------------------------------------ */
 
 CK_RV arca_p11_mutex_new(void **out)
@@ -133,40 +127,91 @@ static CK_RV hash_grow(void)
     return CKR_OK;
 }
 
-CK_RV arca_p11_handle_from_id(const arca_client_id *id, CK_OBJECT_HANDLE *out)
+/* The handle of id (module mutex held), made when new with owner. */
+static CK_RV handle_locked(const arca_client_id *id, CK_SESSION_HANDLE owner, CK_OBJECT_HANDLE *out)
 {
-    CK_RV rv = CKR_OK;
-    arca_p11_lock();
     if (arca_p11_g.hash_cap == 0 || (arca_p11_g.num_ids + 1) * 2 > arca_p11_g.hash_cap) {
-        rv = hash_grow();
-        if (rv != CKR_OK) goto out;
+        CK_RV rv = hash_grow();
+        if (rv != CKR_OK) return rv;
     }
     size_t mask = arca_p11_g.hash_cap - 1;
     size_t at = id_hash(id) & mask;
     while (arca_p11_g.hash[at] != 0) {
         CK_OBJECT_HANDLE h = arca_p11_g.hash[at];
         if (memcmp(arca_p11_g.ids[h - 1].b, id->b, sizeof(id->b)) == 0) {
+            if (owner != 0) arca_p11_g.owners[h - 1] = owner;
             *out = h;
-            goto out;
+            return CKR_OK;
         }
         at = (at + 1) & mask;
     }
     if (arca_p11_g.num_ids == arca_p11_g.cap_ids) {
         size_t cap = arca_p11_g.cap_ids == 0 ? 256 : arca_p11_g.cap_ids * 2;
         arca_client_id *ids = realloc(arca_p11_g.ids, cap * sizeof(*ids));
-        if (ids == NULL) {
-            rv = CKR_HOST_MEMORY;
-            goto out;
-        }
+        if (ids == NULL) return CKR_HOST_MEMORY;
         arca_p11_g.ids = ids;
+        CK_SESSION_HANDLE *owners = realloc(arca_p11_g.owners, cap * sizeof(*owners));
+        if (owners == NULL) return CKR_HOST_MEMORY;
+        arca_p11_g.owners = owners;
         arca_p11_g.cap_ids = cap;
     }
-    arca_p11_g.ids[arca_p11_g.num_ids++] = *id;
+    arca_p11_g.ids[arca_p11_g.num_ids] = *id;
+    arca_p11_g.owners[arca_p11_g.num_ids] = owner;
+    arca_p11_g.num_ids++;
     arca_p11_g.hash[at] = (CK_OBJECT_HANDLE)arca_p11_g.num_ids;
     *out = (CK_OBJECT_HANDLE)arca_p11_g.num_ids;
-out:
+    return CKR_OK;
+}
+
+/* The handle of id, 0 when it has none (module mutex held). */
+static CK_OBJECT_HANDLE lookup_locked(const arca_client_id *id)
+{
+    if (arca_p11_g.hash_cap == 0) return 0;
+    size_t mask = arca_p11_g.hash_cap - 1;
+    for (size_t at = id_hash(id) & mask; arca_p11_g.hash[at] != 0; at = (at + 1) & mask) {
+        CK_OBJECT_HANDLE h = arca_p11_g.hash[at];
+        if (memcmp(arca_p11_g.ids[h - 1].b, id->b, sizeof(id->b)) == 0) return h;
+    }
+    return 0;
+}
+
+/* The open session with that handle, or NULL (module mutex held). */
+static arca_p11_session *session_locked(CK_SESSION_HANDLE h)
+{
+    for (size_t i = 0; i < ARCA_P11_MAX_SESSIONS; i++) {
+        arca_p11_session *s = arca_p11_g.sessions[i];
+        if (s != NULL && s->handle == h && !s->closed) return s;
+    }
+    return NULL;
+}
+
+CK_RV arca_p11_handle_from_id(const arca_client_id *id, CK_OBJECT_HANDLE *out)
+{
+    arca_p11_lock();
+    CK_RV rv = handle_locked(id, 0, out);
     arca_p11_unlock();
     return rv;
+}
+
+CK_RV arca_p11_handle_new(CK_SESSION_HANDLE owner, bool token, const arca_client_id *id, CK_OBJECT_HANDLE *out)
+{
+    arca_p11_lock();
+    CK_RV rv = handle_locked(id, token ? 0 : owner, out);
+    if (rv == CKR_OK && !token) {
+        arca_p11_session *s = session_locked(owner);
+        if (s != NULL) s->owns_objects = true;
+    }
+    arca_p11_unlock();
+    return rv;
+}
+
+CK_SESSION_HANDLE arca_p11_handle_owner(const arca_client_id *id)
+{
+    arca_p11_lock();
+    CK_OBJECT_HANDLE h = lookup_locked(id);
+    CK_SESSION_HANDLE owner = h == 0 ? 0 : arca_p11_g.owners[h - 1];
+    arca_p11_unlock();
+    return owner;
 }
 
 CK_RV arca_p11_handle_to_id(CK_OBJECT_HANDLE h, CK_RV invalid_rv, arca_client_id *out)
@@ -174,18 +219,83 @@ CK_RV arca_p11_handle_to_id(CK_OBJECT_HANDLE h, CK_RV invalid_rv, arca_client_id
     CK_RV rv = invalid_rv;
     arca_p11_lock();
     if (h != CK_INVALID_HANDLE && h <= arca_p11_g.num_ids) {
-        *out = arca_p11_g.ids[h - 1];
-        rv = CKR_OK;
+        CK_SESSION_HANDLE owner = arca_p11_g.owners[h - 1];
+        if (owner == 0 || session_locked(owner) != NULL) {
+            *out = arca_p11_g.ids[h - 1];
+            rv = CKR_OK;
+        }
     }
     arca_p11_unlock();
     return rv;
 }
 
+CK_RV arca_p11_client_for(arca_p11_session *s, const arca_client_id *id, CK_RV invalid_rv, arca_client **out,
+                          CK_SESSION_HANDLE *out_owner)
+{
+    CK_RV rv = CKR_OK;
+    arca_p11_lock();
+    CK_OBJECT_HANDLE h = lookup_locked(id);
+    CK_SESSION_HANDLE owner = h == 0 ? 0 : arca_p11_g.owners[h - 1];
+    if (owner == 0 || owner == s->handle) {
+        *out = s->client;
+        if (out_owner != NULL) *out_owner = s->handle;
+        goto out;
+    }
+    arca_p11_session *o = session_locked(owner);
+    if (o == NULL) {
+        rv = invalid_rv;
+        goto out;
+    }
+    bool held = false;
+    for (size_t i = 0; i < s->num_borrowed; i++) held = held || s->borrowed[i] == o;
+    if (!held) {
+        if (s->num_borrowed == ARCA_P11_MAX_BORROWED) {
+            rv = CKR_GENERAL_ERROR;
+            goto out;
+        }
+        o->refs++;
+        s->borrowed[s->num_borrowed++] = o;
+    }
+    *out = o->client;
+    if (out_owner != NULL) *out_owner = owner;
+out:
+    arca_p11_unlock();
+    return rv;
+}
+
+size_t arca_p11_session_owners(const arca_p11_session *s, arca_p11_session **out, size_t max)
+{
+    size_t n = 0;
+    arca_p11_lock();
+    for (size_t i = 0; i < ARCA_P11_MAX_SESSIONS && n < max; i++) {
+        arca_p11_session *o = arca_p11_g.sessions[i];
+        if (o == NULL || o == s || o->closed || !o->owns_objects || o->slot != s->slot) continue;
+        o->refs++;
+        out[n++] = o;
+    }
+    arca_p11_unlock();
+    return n;
+}
+
+void arca_p11_sessions_release(arca_p11_session **list, size_t num)
+{
+    for (size_t i = 0; i < num; i++) {
+        arca_p11_session *o = list[i];
+        arca_p11_lock();
+        o->refs--;
+        bool free_now = o->closed && o->refs == 0;
+        arca_p11_unlock();
+        if (free_now) arca_p11_session_free(o);
+    }
+}
+
 void arca_p11_handles_free(void)
 {
     free(arca_p11_g.ids);
+    free(arca_p11_g.owners);
     free(arca_p11_g.hash);
     arca_p11_g.ids = NULL;
+    arca_p11_g.owners = NULL;
     arca_p11_g.hash = NULL;
     arca_p11_g.num_ids = arca_p11_g.cap_ids = arca_p11_g.hash_cap = 0;
 }
@@ -208,24 +318,25 @@ static CK_RV check_init_args(const CK_C_INITIALIZE_ARGS *a, bool *out_caller_mut
     return CKR_OK;
 }
 
-/* A child of fork() inherited the parent's state: forget it without
- * touching the parent's connections (see g_abandoned). */
+/* A child of fork() inherited the parent's state: free it, closing the
+ * inherited connections' sockets without a byte on them (a TLS
+ * close_notify would end the parent's sessions: arca_client_abandon).
+ * Mutexes may be held by a thread that does not exist here: never locked
+ * or destroyed; OS ones are freed, the application's left alone. */
 static void abandon_inherited(void)
 {
     for (size_t i = 0; i < ARCA_P11_MAX_SESSIONS; i++) {
         arca_p11_session *s = arca_p11_g.sessions[i];
         if (s == NULL) continue;
-        arca_p11_session **a = realloc(g_abandoned, (g_num_abandoned + 1) * sizeof(*a));
-        if (a != NULL) {
-            g_abandoned = a;
-            g_abandoned[g_num_abandoned++] = s;
-        }
         arca_p11_g.sessions[i] = NULL;
+        arca_p11_session_abandon(s);
     }
     for (size_t i = 0; i < arca_p11_g.num_slots; i++) arca_secret_free(&arca_p11_g.slots[i].pin);
     arca_p11_handles_free();
-    /* The inherited mutexes may be held by a thread that does not exist
-     * here: not destroyed, not used again. */
+    if (!arca_p11_g.caller_mutexes) {
+        free(arca_p11_g.mutex);
+        free(arca_p11_g.login_mutex);
+    }
     arca_wipe(&arca_p11_g, sizeof(arca_p11_g));
 }
 

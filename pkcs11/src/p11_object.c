@@ -17,7 +17,10 @@ static CK_RV check_writable(arca_p11_session *s, const arca_client_id *id)
     if (arca_p11_session_rw(s)) return CKR_OK;
     uint8_t *v = NULL;
     size_t len = 0;
-    arca_status st = arca_client_get_attribute(s->client, id, CKA_TOKEN, &v, &len);
+    arca_client *c = NULL;
+    CK_RV rv = arca_p11_client_for(s, id, CKR_OBJECT_HANDLE_INVALID, &c, NULL);
+    if (rv != CKR_OK) return rv;
+    arca_status st = arca_client_get_attribute(c, id, CKA_TOKEN, &v, &len);
     if (st != ARCA_OK) return arca_p11_session_rv(s, st, CKR_OBJECT_HANDLE_INVALID);
     bool token = len == 1 && v[0] != 0;
     free(v);
@@ -51,7 +54,7 @@ CK_RV C_CreateObject(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_
         arca_client_id id;
         arca_status st = arca_client_create_object(s->client, t.attrs, t.num, &id);
         rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
-        if (rv == CKR_OK) rv = arca_p11_handle_from_id(&id, phObject);
+        if (rv == CKR_OK) rv = arca_p11_handle_new(s->handle, token, &id, phObject);
     }
     arca_p11_tmpl_free(&t);
     arca_p11_session_put(s);
@@ -94,6 +97,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
     }
     CK_ULONG cls = 0;
     bool token = false;
+    arca_client *c = NULL;
     if (!arca_p11_session_logged_in(s)) {
         rv = CKR_USER_NOT_LOGGED_IN;
         goto out;
@@ -104,10 +108,11 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
         rv = CKR_ACTION_PROHIBITED;
         goto out;
     }
+    if ((rv = arca_p11_client_for(s, &id, CKR_OBJECT_HANDLE_INVALID, &c, NULL)) != CKR_OK) goto out;
     for (size_t i = 0; i < NUM_COPIED; i++) {
         if (arca_p11_tmpl_find(&t, k_copied[i]) != NULL) continue;
         size_t len = 0;
-        arca_status st = arca_client_get_attribute(s->client, &id, (uint32_t)k_copied[i], &vals[i], &len);
+        arca_status st = arca_client_get_attribute(c, &id, (uint32_t)k_copied[i], &vals[i], &len);
         if (st == ARCA_ERR_ATTRIBUTE_TYPE) continue;
         rv = arca_p11_session_rv(s, st, CKR_OBJECT_HANDLE_INVALID);
         if (rv != CKR_OK) goto out;
@@ -128,7 +133,7 @@ CK_RV C_CopyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, CK_ATTR
     arca_client_id nid;
     arca_status st = arca_client_create_object(s->client, t.attrs, t.num, &nid);
     rv = arca_p11_session_rv(s, st, CKR_OBJECT_HANDLE_INVALID);
-    if (rv == CKR_OK) rv = arca_p11_handle_from_id(&nid, phNewObject);
+    if (rv == CKR_OK) rv = arca_p11_handle_new(s->handle, token, &nid, phNewObject);
 out:
     for (size_t i = 0; i < NUM_COPIED; i++) free(vals[i]);
     arca_p11_tmpl_free(&t);
@@ -140,12 +145,14 @@ CK_RV C_DestroyObject(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject)
 {
     arca_p11_session *s;
     arca_client_id id;
+    arca_client *c = NULL;
     CK_RV rv = arca_p11_session_get(hSession, &s);
     if (rv != CKR_OK) return rv;
     rv = arca_p11_handle_to_id(hObject, CKR_OBJECT_HANDLE_INVALID, &id);
     if (rv == CKR_OK && !arca_p11_session_logged_in(s)) rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK) rv = check_writable(s, &id);
-    if (rv == CKR_OK) rv = arca_p11_session_rv(s, arca_client_destroy(s->client, &id), CKR_OBJECT_HANDLE_INVALID);
+    if (rv == CKR_OK) rv = arca_p11_client_for(s, &id, CKR_OBJECT_HANDLE_INVALID, &c, NULL);
+    if (rv == CKR_OK) rv = arca_p11_session_rv(s, arca_client_destroy(c, &id), CKR_OBJECT_HANDLE_INVALID);
     arca_p11_session_put(s);
     return rv;
 }
@@ -231,8 +238,10 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
      * objects (CKA_PRIVATE false) only: a private one is
      * ARCA_ERR_NOT_FOUND there, hence CKR_OBJECT_HANDLE_INVALID. */
     CK_ULONG cls = CK_UNAVAILABLE_INFORMATION;
+    arca_client *c = NULL;
     if (rv == CKR_OK) rv = arca_p11_object_ulong(s, &id, CKA_CLASS, CKR_OBJECT_HANDLE_INVALID, &cls);
     if (rv == CKR_USER_NOT_LOGGED_IN) rv = CKR_OBJECT_HANDLE_INVALID; /* no public access on this session */
+    if (rv == CKR_OK) rv = arca_p11_client_for(s, &id, CKR_OBJECT_HANDLE_INVALID, &c, NULL);
     if (rv != CKR_OK) {
         arca_p11_session_put(s);
         return rv;
@@ -258,7 +267,7 @@ CK_RV C_GetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
             if (r != CKR_OK) soft = r;
             continue;
         }
-        arca_status st = arca_client_get_attribute(s->client, &id, (uint32_t)a->type, &v, &len);
+        arca_status st = arca_client_get_attribute(c, &id, (uint32_t)a->type, &v, &len);
         if (st == ARCA_ERR_ATTRIBUTE_TYPE && synthesize(cls, &id, a->type, buf, &len)) {
             r = arca_p11_attr_to_ck(a->type, buf, len, a);
             if (a->type == CKA_KEY_GEN_MECHANISM && r == CKR_OK && a->pValue != NULL) {
@@ -307,10 +316,12 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
         arca_p11_session_put(s);
         return rv;
     }
+    arca_client *c = NULL;
     if (!arca_p11_session_logged_in(s)) rv = CKR_USER_NOT_LOGGED_IN;
     if (rv == CKR_OK) rv = check_writable(s, &id);
+    if (rv == CKR_OK) rv = arca_p11_client_for(s, &id, CKR_OBJECT_HANDLE_INVALID, &c, NULL);
     if (rv == CKR_OK) {
-        arca_status st = arca_client_set_attributes(s->client, &id, t.attrs, t.num);
+        arca_status st = arca_client_set_attributes(c, &id, t.attrs, t.num);
         rv = arca_p11_session_rv(s, st, CKR_OBJECT_HANDLE_INVALID);
     }
     arca_p11_tmpl_free(&t);
@@ -319,6 +330,42 @@ CK_RV C_SetAttributeValue(CK_SESSION_HANDLE hSession, CK_OBJECT_HANDLE hObject, 
 }
 
 /* ---- Find ------------------------------------------------------------------ */
+
+/* Add the session objects of the application's other sessions on s's
+ * token that match t: each owner's connection is asked for its session
+ * objects (t + CKA_TOKEN false); only ids recorded as that owner's are
+ * taken (a public token object is found by s itself). A template asking
+ * for token objects skips this. A failing owner adds nothing. */
+static CK_RV find_session_objects(arca_p11_session *s, arca_p11_tmpl *t, arca_client_id **ids, size_t *num)
+{
+    bool token = false;
+    if (arca_p11_tmpl_bool(t, CKA_TOKEN, &token) && token) return CKR_OK;
+    arca_p11_session *owners[64];
+    size_t n_owners = arca_p11_session_owners(s, owners, sizeof(owners) / sizeof(owners[0]));
+    if (n_owners == 0) return CKR_OK;
+    CK_RV rv = CKR_OK;
+    arca_client_id *got = malloc(ARCA_LP_FIND_MAX * sizeof(*got));
+    if (got == NULL) rv = CKR_HOST_MEMORY;
+    /* Session objects only (a full template is asked as it is). */
+    if (arca_p11_tmpl_find(t, CKA_TOKEN) == NULL) (void)arca_p11_tmpl_add_bool(t, CKA_TOKEN, false);
+    for (size_t i = 0; rv == CKR_OK && i < n_owners; i++) {
+        size_t n = 0;
+        if (arca_client_find(owners[i]->client, t->attrs, t->num, got, ARCA_LP_FIND_MAX, &n) != ARCA_OK) continue;
+        for (size_t k = 0; k < n; k++) {
+            if (arca_p11_handle_owner(&got[k]) != owners[i]->handle) continue;
+            arca_client_id *grown = realloc(*ids, (*num + 1) * sizeof(**ids));
+            if (grown == NULL) {
+                rv = CKR_HOST_MEMORY;
+                break;
+            }
+            *ids = grown;
+            (*ids)[(*num)++] = got[k];
+        }
+    }
+    free(got);
+    arca_p11_sessions_release(owners, n_owners);
+    return rv;
+}
 
 CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, CK_ULONG ulCount)
 {
@@ -353,6 +400,7 @@ CK_RV C_FindObjectsInit(CK_SESSION_HANDLE hSession, CK_ATTRIBUTE_PTR pTemplate, 
         }
         rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
     }
+    if (rv == CKR_OK) rv = find_session_objects(s, &t, &ids, &num);
     if (rv == CKR_OK) {
         s->find.active = true;
         s->find.ids = ids;

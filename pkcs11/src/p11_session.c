@@ -1,6 +1,8 @@
 /* Sessions: one arca_client (one TLS connection, one enclave session) per
  * PKCS#11 session; login state per application per token, applied to
- * every session of the token (docs/pkcs11.md "Sessions"). */
+ * every session of the token; a session's session objects live on its
+ * connection and are reached from the others through it (p11_module.c,
+ * arca_p11_client_for; docs/pkcs11.md "Sessions"). */
 #include <openssl/evp.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +57,16 @@ void arca_p11_session_free(arca_p11_session *s)
     free(s);
 }
 
+void arca_p11_session_abandon(arca_p11_session *s)
+{
+    if (s == NULL) return;
+    arca_client_abandon(s->client);
+    for (size_t i = 0; i < ARCA_P11_OP_COUNT; i++) arca_p11_op_reset(&s->op[i]);
+    find_reset(&s->find);
+    if (!arca_p11_g.caller_mutexes) free(s->mutex); /* maybe held at fork(): not destroyed */
+    free(s);
+}
+
 CK_RV arca_p11_session_get(CK_SESSION_HANDLE h, arca_p11_session **out)
 {
     CK_RV rv = arca_p11_check_init();
@@ -84,7 +96,12 @@ CK_RV arca_p11_session_get(CK_SESSION_HANDLE h, arca_p11_session **out)
 void arca_p11_session_put(arca_p11_session *s)
 {
     if (s == NULL) return;
+    arca_p11_session *borrowed[ARCA_P11_MAX_BORROWED];
+    size_t num_borrowed = s->num_borrowed;
+    memcpy(borrowed, s->borrowed, num_borrowed * sizeof(borrowed[0]));
+    s->num_borrowed = 0;
     arca_p11_mutex_unlock(s->mutex);
+    arca_p11_sessions_release(borrowed, num_borrowed);
     arca_p11_lock();
     s->refs--;
     bool free_now = s->closed && s->refs == 0;
@@ -360,6 +377,13 @@ static CK_RV login_one(CK_SESSION_HANDLE h, const char *part, CK_USER_TYPE who, 
     arca_status st = arca_client_login(s->client, part, role_of(who), pin);
     rv = arca_p11_session_rv(s, st, CKR_GENERAL_ERROR);
     if (st == ARCA_ERR_PIN_INVALID) rv = CKR_PIN_INCORRECT;
+    /* The user PIN was cleared by C_InitToken (maybe by another process). */
+    if (st == ARCA_ERR_NOT_INITIALISED && who == CKU_USER) {
+        rv = CKR_USER_PIN_NOT_INITIALIZED;
+        arca_p11_lock();
+        if (s->slot < arca_p11_g.num_slots) arca_p11_g.slots[s->slot].user_pin_cleared = true;
+        arca_p11_unlock();
+    }
     arca_p11_session_put(s);
     return rv;
 }

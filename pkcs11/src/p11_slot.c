@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "arca/log.h"
 #include "p11_internal.h"
 
 static int cmp_names(const void *a, const void *b)
@@ -167,7 +168,8 @@ CK_RV C_GetTokenInfo(CK_SLOT_ID slotID, CK_TOKEN_INFO_PTR pInfo)
     snprintf(serial, sizeof(serial), "%016llx", (unsigned long long)h);
     arca_p11_pad(pInfo->label, sizeof(pInfo->label), sl->name);
     arca_p11_pad(pInfo->serialNumber, sizeof(pInfo->serialNumber), serial);
-    CK_FLAGS f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_USER_PIN_INITIALIZED | CKF_TOKEN_INITIALIZED;
+    CK_FLAGS f = CKF_RNG | CKF_LOGIN_REQUIRED | CKF_TOKEN_INITIALIZED;
+    if (!sl->user_pin_cleared) f |= CKF_USER_PIN_INITIALIZED;
     if (sl->user_pin_locked) f |= CKF_USER_PIN_LOCKED;
     if (sl->so_pin_locked) f |= CKF_SO_PIN_LOCKED;
     if (sl->user_pin_low) f |= CKF_USER_PIN_COUNT_LOW;
@@ -210,53 +212,79 @@ CK_RV C_GetMechanismInfo(CK_SLOT_ID slotID, CK_MECHANISM_TYPE type, CK_MECHANISM
     return arca_p11_mech_info(type, pInfo);
 }
 
-/* Check a PIN by logging in on a fresh connection (its own enclave
- * session, so the application's sessions are not disturbed). Counts as a
- * login attempt in the enclave, as a PIN check should. */
-static CK_RV verify_pin(CK_SLOT_ID slotID, int role, const CK_UTF8CHAR *pin, CK_ULONG len)
+/* C_InitToken re-initialises the token (PKCS#11 2.40 C_InitToken): the
+ * appliance, under the SO PIN, destroys every token object of the
+ * partition and clears its user PIN (INIT_TOKEN, one commit with an
+ * INIT_TOKEN audit record; docs/pkcs11.md). Then CKF_USER_PIN_INITIALIZED
+ * is clear until the SO's C_InitPIN, and a user C_Login answers
+ * CKR_USER_PIN_NOT_INITIALIZED. The label is the partition's name: a
+ * different label (blank-padded to 32 bytes) is CKR_ARGUMENTS_BAD, as a
+ * partition is renamed only by the appliance administrator. Statuses:
+ * CKR_SESSION_EXISTS when this application has a session on the token or
+ * any session (any application) is logged in to the partition;
+ * CKR_PIN_INCORRECT (counted as an SO login failure), CKR_PIN_LOCKED;
+ * CKR_TOKEN_NOT_PRESENT if the partition is gone; CKR_DEVICE_ERROR when
+ * the appliance is unreachable. */
+CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
 {
     arca_secret p = {0};
     arca_client *c = NULL;
     char part[ARCA_LP_NAME_MAX + 1];
-    CK_RV rv = arca_p11_pin_copy(pin, len, CKR_PIN_INCORRECT, &p);
-    if (rv != CKR_OK) return rv;
-    arca_p11_lock();
-    snprintf(part, sizeof(part), "%s", arca_p11_g.slots[slotID].name);
-    arca_p11_unlock();
-    rv = arca_p11_connect(&c);
-    if (rv != CKR_OK) goto out;
-    arca_status st = arca_client_login(c, part, role, (const char *)p.data);
-    rv = arca_p11_rv_from_status(st);
-    if (st == ARCA_ERR_PIN_INVALID) rv = CKR_PIN_INCORRECT;
-    arca_p11_lock();
-    arca_p11_slot *sl = &arca_p11_g.slots[slotID];
-    bool *locked = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_locked : &sl->user_pin_locked;
-    bool *low = role == ARCA_CLIENT_ROLE_SO ? &sl->so_pin_low : &sl->user_pin_low;
-    *locked = st == ARCA_ERR_PIN_LOCKED;
-    *low = st == ARCA_ERR_PIN_INCORRECT;
-    arca_p11_unlock();
-out:
-    arca_client_close(c);
-    arca_secret_free(&p);
-    return rv;
-}
-
-/* Partitions are created initialised, with their SO and user PINs, by the
- * appliance administrator (kms-client partition create); re-initialising
- * (erasing) a token is an administrator's operation, not an application's.
- * C_InitToken checks its arguments and the SO PIN, then answers
- * CKR_TOKEN_WRITE_PROTECTED: nothing is erased (docs/pkcs11.md). */
-CK_RV C_InitToken(CK_SLOT_ID slotID, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen, CK_UTF8CHAR_PTR pLabel)
-{
+    uint64_t destroyed = 0;
     CK_RV rv = check_slot(slotID);
     if (rv != CKR_OK) return rv;
     if (pPin == NULL || pLabel == NULL) return CKR_ARGUMENTS_BAD;
     CK_ULONG all = 0, rw = 0;
     arca_p11_slot_counts(slotID, &all, &rw);
     if (all > 0) return CKR_SESSION_EXISTS;
-    rv = verify_pin(slotID, ARCA_CLIENT_ROLE_SO, pPin, ulPinLen);
+    arca_p11_lock();
+    snprintf(part, sizeof(part), "%s", arca_p11_g.slots[slotID].name);
+    arca_p11_unlock();
+    CK_UTF8CHAR want[32];
+    arca_p11_pad(want, sizeof(want), part);
+    if (memcmp(want, pLabel, sizeof(want)) != 0) return CKR_ARGUMENTS_BAD;
+    rv = arca_p11_pin_copy(pPin, ulPinLen, CKR_PIN_INCORRECT, &p);
+    if (rv == CKR_PIN_INVALID) rv = CKR_PIN_INCORRECT;
     if (rv != CKR_OK) return rv;
-    return CKR_TOKEN_WRITE_PROTECTED;
+    rv = arca_p11_connect(&c);
+    if (rv != CKR_OK) goto out;
+    arca_status st = arca_client_init_token(c, part, (const char *)p.data, &destroyed);
+    switch (st) {
+    case ARCA_OK:
+        rv = CKR_OK;
+        break;
+    case ARCA_ERR_PIN_INCORRECT:
+    case ARCA_ERR_PIN_INVALID:
+        rv = CKR_PIN_INCORRECT;
+        break;
+    case ARCA_ERR_BUSY:
+        rv = CKR_SESSION_EXISTS; /* someone is logged in to the partition */
+        break;
+    case ARCA_ERR_NOT_FOUND:
+        rv = CKR_TOKEN_NOT_PRESENT;
+        break;
+    default:
+        rv = arca_p11_rv_from_status(st);
+        break;
+    }
+    arca_p11_lock();
+    arca_p11_slot *sl = &arca_p11_g.slots[slotID];
+    if (st == ARCA_OK || st == ARCA_ERR_PIN_INCORRECT || st == ARCA_ERR_PIN_LOCKED) {
+        sl->so_pin_locked = st == ARCA_ERR_PIN_LOCKED;
+        sl->so_pin_low = st == ARCA_ERR_PIN_INCORRECT;
+    }
+    if (st == ARCA_OK) {
+        sl->user_pin_cleared = true;
+        sl->user_pin_locked = false;
+        sl->user_pin_low = false;
+    }
+    arca_p11_unlock();
+    if (st == ARCA_OK)
+        ARCA_DEBUG("token %s re-initialised: %llu token objects destroyed", part, (unsigned long long)destroyed);
+out:
+    arca_client_close(c);
+    arca_secret_free(&p);
+    return rv;
 }
 
 CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPinLen)
@@ -277,6 +305,7 @@ CK_RV C_InitPIN(CK_SESSION_HANDLE hSession, CK_UTF8CHAR_PTR pPin, CK_ULONG ulPin
         arca_p11_lock();
         arca_p11_g.slots[s->slot].user_pin_locked = false;
         arca_p11_g.slots[s->slot].user_pin_low = false;
+        arca_p11_g.slots[s->slot].user_pin_cleared = false;
         arca_p11_unlock();
     }
 out:

@@ -15,9 +15,27 @@
  *       call must succeed and the threads must see the new objects.
  *   pkcs11_sessions MODULE spki HEXID  writes CKA_PUBLIC_KEY_INFO (DER) of the
  *       public key with that CKA_ID to stdout (after a user login).
+ *   pkcs11_sessions MODULE sessobj     session objects are visible to every
+ *       session of the application, used over their owner's connection,
+ *       and invalid everywhere once the owner closes (also logout,
+ *       C_CloseAllSessions, two owners in one C_WrapKey).
+ *   pkcs11_sessions MODULE fork        a parent with 3 logged-in sessions
+ *       (each with a session key) forks: a child without C_Initialize gets
+ *       CKR_CRYPTOKI_NOT_INITIALIZED; a child with C_Initialize holds none
+ *       of the inherited appliance sockets, opens a session and signs; the
+ *       parent's sessions and session objects keep working.
+ *   pkcs11_sessions MODULE busy        C_InitToken from another process while
+ *       this one is logged in: CKR_SESSION_EXISTS, nothing erased.
  * PINs from ARCA_PIN and ARCA_SO_PIN. Built by the test script with cc. */
+#define _DEFAULT_SOURCE /* readlink, fork with -std=c11 */
+#include <dirent.h>
 #include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/wait.h>
+#include <unistd.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <time.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,7 +164,7 @@ static int semantics(void)
     CHECK(count_label(rw, "tok-obj"), 1);
     CHECK(count_label(s3, "tok-obj"), 1);
     CHECK(count_label(ro, "sess-obj"), 1);
-    CHECK(count_label(rw, "sess-obj"), 0); /* documented: session objects are per connection */
+    CHECK(count_label(rw, "sess-obj"), 1); /* session objects: every session of the application */
 
     /* C_GetAttributeValue: every attribute processed, lengths as the standard says. */
     CK_ULONG cls = 0;
@@ -309,13 +327,45 @@ static int semantics(void)
     EXPECT(state_of(s4) == CKS_RO_PUBLIC_SESSION);
     CHECK(f->C_CloseSession(s4), CKR_OK);
 
-    /* C_InitToken: SO PIN checked, nothing erased. */
-    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR) "wrong-so-pin", 12, (CK_UTF8CHAR_PTR) "p1"), CKR_PIN_INCORRECT);
-    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), (CK_UTF8CHAR_PTR) "p1"),
-          CKR_TOKEN_WRITE_PROTECTED);
+    /* C_InitToken re-initialises: SO PIN and label checked, then every token
+     * object destroyed and the user PIN cleared until the SO's C_InitPIN. */
+    CK_UTF8CHAR label[32], other_label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "p1", 2);
+    memset(other_label, ' ', sizeof(other_label));
+    memcpy(other_label, "renamed", 7);
+    CHECK(f->C_InitToken(slot[0], NULL, 4, label), CKR_ARGUMENTS_BAD);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), NULL), CKR_ARGUMENTS_BAD);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), other_label), CKR_ARGUMENTS_BAD);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR) "wrong-so-pin", 12, label), CKR_PIN_INCORRECT);
+    CHECK(f->C_GetTokenInfo(slot[0], &ti), CKR_OK);
+    EXPECT((ti.flags & CKF_SO_PIN_COUNT_LOW) != 0);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR) "abc", 3, label), CKR_PIN_INCORRECT);
+    CHECK(f->C_InitToken(99, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), label), CKR_SLOT_ID_INVALID);
     CHECK(f->C_OpenSession(slot[0], CKF_SERIAL_SESSION, NULL, NULL, &s4), CKR_OK);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), label), CKR_SESSION_EXISTS);
     CHECK(login(s4, CKU_USER, pin), CKR_OK);
-    CHECK(count_label(s4, "tok-obj2"), 1);
+    CHECK(count_label(s4, "tok-obj2"), 1); /* nothing erased so far */
+    CHECK(f->C_CloseSession(s4), CKR_OK);
+    CHECK(f->C_InitToken(slot[0], (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), label), CKR_OK);
+    CHECK(f->C_GetTokenInfo(slot[0], &ti), CKR_OK);
+    EXPECT((ti.flags & CKF_USER_PIN_INITIALIZED) == 0);
+    EXPECT((ti.flags & CKF_TOKEN_INITIALIZED) != 0);
+    EXPECT((ti.flags & CKF_SO_PIN_COUNT_LOW) == 0);
+    EXPECT(memcmp(ti.label, label, sizeof(label)) == 0);
+    CHECK(f->C_OpenSession(slot[0], CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s4), CKR_OK);
+    CHECK(login(s4, CKU_USER, pin), CKR_USER_PIN_NOT_INITIALIZED);
+    EXPECT(state_of(s4) == CKS_RW_PUBLIC_SESSION);
+    CHECK(f->C_GetAttributeValue(s4, ht, &g[3], 1), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(login(s4, CKU_SO, so_pin), CKR_OK);
+    CHECK(f->C_InitPIN(s4, (CK_UTF8CHAR_PTR)pin, strlen(pin)), CKR_OK);
+    CHECK(f->C_GetTokenInfo(slot[0], &ti), CKR_OK);
+    EXPECT((ti.flags & CKF_USER_PIN_INITIALIZED) != 0);
+    CHECK(f->C_Logout(s4), CKR_OK);
+    CHECK(login(s4, CKU_USER, pin), CKR_OK);
+    CHECK(count_label(s4, "tok-obj2"), 0);
+    CHECK(count_label(s4, "ec-c"), 0);
+    CHECK(f->C_GetAttributeValue(s4, pub, &e1, 1), CKR_OBJECT_HANDLE_INVALID);
     CHECK(f->C_Finalize(NULL), CKR_OK);
     return failures;
 }
@@ -495,6 +545,341 @@ static int spki(const char *hex)
     return f->C_Finalize(NULL) == CKR_OK ? 0 : 1;
 }
 
+/* ---- Session objects across sessions ---------------------------------------- */
+
+static CK_OBJECT_HANDLE find_one(CK_SESSION_HANDLE s, const char *label)
+{
+    CK_ATTRIBUTE t = {CKA_LABEL, (void *)label, strlen(label)};
+    CK_OBJECT_HANDLE h[2] = {0};
+    CK_ULONG got = 0;
+    if (f->C_FindObjectsInit(s, &t, 1) != CKR_OK) return CK_INVALID_HANDLE;
+    if (f->C_FindObjects(s, h, 2, &got) != CKR_OK) got = 0;
+    (void)f->C_FindObjectsFinal(s);
+    return got == 1 ? h[0] : CK_INVALID_HANDLE;
+}
+
+/* An AES-256 key made by C_GenerateKey on s (session object unless token). */
+static CK_RV aes_key(CK_SESSION_HANDLE s, const char *label, CK_BBOOL token, CK_BBOOL extractable,
+                     CK_OBJECT_HANDLE *out)
+{
+    CK_ULONG len = 32;
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE t[] = {
+        {CKA_TOKEN, &token, 1},       {CKA_VALUE_LEN, &len, sizeof(len)}, {CKA_LABEL, (void *)label, strlen(label)},
+        {CKA_ENCRYPT, &yes, 1},       {CKA_DECRYPT, &yes, 1},             {CKA_WRAP, &yes, 1},
+        {CKA_UNWRAP, &yes, 1},        {CKA_EXTRACTABLE, &extractable, 1},
+    };
+    CK_MECHANISM m = {CKM_AES_KEY_GEN, NULL, 0};
+    return f->C_GenerateKey(s, &m, t, 8, out);
+}
+
+/* An EC P-256 key pair made on s, session objects. */
+static CK_RV ec_pair(CK_SESSION_HANDLE s, const char *label, CK_BBOOL token, CK_OBJECT_HANDLE *pub,
+                     CK_OBJECT_HANDLE *priv)
+{
+    static CK_BYTE p256[] = {0x06, 0x08, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07};
+    CK_BBOOL yes = CK_TRUE;
+    CK_ATTRIBUTE pubt[] = {{CKA_EC_PARAMS, p256, sizeof(p256)}, {CKA_TOKEN, &token, 1},
+                           {CKA_VERIFY, &yes, 1}, {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_ATTRIBUTE privt[] = {{CKA_TOKEN, &token, 1}, {CKA_SIGN, &yes, 1}, {CKA_LABEL, (void *)label, strlen(label)}};
+    CK_MECHANISM m = {CKM_EC_KEY_PAIR_GEN, NULL, 0};
+    return f->C_GenerateKeyPair(s, &m, pubt, 4, privt, 3, pub, priv);
+}
+
+static CK_RV sign_on(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE priv, CK_BYTE *sig, CK_ULONG *sig_len)
+{
+    CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
+    CK_RV rv = f->C_SignInit(s, &m, priv);
+    if (rv != CKR_OK) return rv;
+    return f->C_Sign(s, (CK_BYTE_PTR) "message", 7, sig, sig_len);
+}
+
+static CK_RV verify_on(CK_SESSION_HANDLE s, CK_OBJECT_HANDLE pub, CK_BYTE *sig, CK_ULONG sig_len)
+{
+    CK_MECHANISM m = {CKM_ECDSA_SHA256, NULL, 0};
+    CK_RV rv = f->C_VerifyInit(s, &m, pub);
+    if (rv != CKR_OK) return rv;
+    return f->C_Verify(s, (CK_BYTE_PTR) "message", 7, sig, sig_len);
+}
+
+static int sessobj(void)
+{
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s1, s2, s3, s4;
+    CK_OBJECT_HANDLE aes = 0, pub = 0, priv = 0, k2 = 0, tok = 0, h = 0;
+    CK_BYTE sig[128], ct[64], pt[64];
+    CK_ULONG sig_len = sizeof(sig), ct_len = sizeof(ct), pt_len = sizeof(pt);
+    CK_BYTE iv[16] = {0};
+    CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
+    CK_BYTE lbuf[32];
+    CK_ATTRIBUTE lab = {CKA_LABEL, lbuf, sizeof(lbuf)};
+    CHECK(f->C_Initialize(NULL), CKR_OK);
+    CHECK(f->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s1), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s2), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s3), CKR_OK);
+    CHECK(login(s1, CKU_USER, pin), CKR_OK);
+
+    /* Made on s1, seen and used on s2 (its own connection). */
+    CHECK(aes_key(s1, "so-aes", CK_FALSE, CK_FALSE, &aes), CKR_OK);
+    CHECK(ec_pair(s1, "so-ec", CK_FALSE, &pub, &priv), CKR_OK);
+    CHECK(aes_key(s1, "so-tok", CK_TRUE, CK_FALSE, &tok), CKR_OK);
+    CHECK(count_label(s1, "so-aes"), 1);
+    CHECK(count_label(s2, "so-aes"), 1);
+    CHECK(count_label(s2, "so-ec"), 2);
+    EXPECT(find_one(s2, "so-aes") == aes);
+    CHECK(f->C_GetAttributeValue(s2, aes, &lab, 1), CKR_OK);
+    EXPECT(lab.ulValueLen == 6 && memcmp(lbuf, "so-aes", 6) == 0);
+    CHECK(sign_on(s2, priv, sig, &sig_len), CKR_OK);
+    CHECK(verify_on(s1, pub, sig, sig_len), CKR_OK);
+    CHECK(verify_on(s3, pub, sig, sig_len), CKR_OK);
+    CHECK(f->C_EncryptInit(s2, &cbc, aes), CKR_OK);
+    CHECK(f->C_Encrypt(s2, (CK_BYTE_PTR) "sixteen byte msg", 16, ct, &ct_len), CKR_OK);
+    EXPECT(ct_len == 32);
+    CHECK(f->C_DecryptInit(s3, &cbc, aes), CKR_OK);
+    CHECK(f->C_Decrypt(s3, ct, ct_len, pt, &pt_len), CKR_OK);
+    EXPECT(pt_len == 16 && memcmp(pt, "sixteen byte msg", 16) == 0);
+    /* A session object may be changed from a read-only session. */
+    CK_ATTRIBUTE relabel = {CKA_LABEL, "so-aes2", 7};
+    CHECK(f->C_SetAttributeValue(s2, aes, &relabel, 1), CKR_OK);
+    CHECK(count_label(s1, "so-aes2"), 1);
+    CHECK(count_label(s3, "so-aes2"), 1);
+    CK_ULONG size = 0;
+    CHECK(f->C_GetObjectSize(s3, aes, &size), CKR_OK);
+
+    /* Made on the read-only s2, destroyed from s3. */
+    CHECK(aes_key(s2, "so-2", CK_FALSE, CK_TRUE, &k2), CKR_OK);
+    CHECK(count_label(s1, "so-2"), 1);
+    CHECK(count_label(s3, "so-2"), 1);
+    /* Wrap needs both keys on one connection: s1's key and s2's key cannot meet. */
+    CK_MECHANISM kw = {CKM_AES_KEY_WRAP, NULL, 0};
+    CK_BYTE wrapped[64];
+    CK_ULONG wlen = sizeof(wrapped);
+    CHECK(f->C_WrapKey(s3, &kw, aes, k2, wrapped, &wlen), CKR_FUNCTION_FAILED);
+    /* A token wrapping key meets anyone's session key. */
+    CK_OBJECT_HANDLE tokw = 0;
+    CHECK(aes_key(s3, "so-tokw", CK_TRUE, CK_FALSE, &tokw), CKR_OK);
+    wlen = sizeof(wrapped);
+    CHECK(f->C_WrapKey(s1, &kw, tokw, k2, wrapped, &wlen), CKR_OK);
+    EXPECT(wlen == 40);
+    CHECK(f->C_DestroyObject(s3, k2), CKR_OK);
+    CHECK(count_label(s1, "so-2"), 0);
+    CHECK(count_label(s2, "so-2"), 0);
+    CHECK(f->C_GetAttributeValue(s1, k2, &lab, 1), CKR_OBJECT_HANDLE_INVALID);
+
+    /* An operation started on s2 with s1's key, then s1 closes: the key is gone. */
+    CK_MECHANISM ecm = {CKM_ECDSA_SHA256, NULL, 0};
+    CHECK(f->C_SignInit(s2, &ecm, priv), CKR_OK);
+    CHECK(f->C_CloseSession(s1), CKR_OK);
+    sig_len = sizeof(sig);
+    CHECK(f->C_Sign(s2, (CK_BYTE_PTR) "message", 7, sig, &sig_len), CKR_KEY_HANDLE_INVALID);
+    lab.ulValueLen = sizeof(lbuf);
+    CHECK(f->C_GetAttributeValue(s2, aes, &lab, 1), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(f->C_GetAttributeValue(s3, pub, &lab, 1), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(f->C_SignInit(s3, &ecm, priv), CKR_KEY_HANDLE_INVALID);
+    CHECK(f->C_EncryptInit(s3, &cbc, aes), CKR_KEY_HANDLE_INVALID);
+    CHECK(f->C_DestroyObject(s3, aes), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(f->C_SetAttributeValue(s3, aes, &relabel, 1), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(count_label(s2, "so-aes2"), 0);
+    CHECK(count_label(s3, "so-ec"), 0);
+    /* The token objects made there stay. */
+    CHECK(count_label(s2, "so-tok"), 1);
+    lab.ulValueLen = sizeof(lbuf);
+    CHECK(f->C_GetAttributeValue(s2, tok, &lab, 1), CKR_OK);
+
+    /* Logout ends every session object (the appliance frees them with the login). */
+    CHECK(ec_pair(s2, "so-priv", CK_FALSE, &pub, &priv), CKR_OK);
+    CHECK(count_label(s3, "so-priv"), 2);
+    CHECK(f->C_Logout(s3), CKR_OK);
+    CHECK(login(s3, CKU_USER, pin), CKR_OK);
+    CHECK(count_label(s3, "so-priv"), 0);
+    CHECK(count_label(s2, "so-priv"), 0);
+    CHECK(f->C_SignInit(s3, &ecm, priv), CKR_KEY_HANDLE_INVALID);
+
+    /* C_CloseAllSessions: every session object with every session. */
+    CHECK(aes_key(s3, "so-all", CK_FALSE, CK_FALSE, &h), CKR_OK);
+    CHECK(f->C_CloseAllSessions(slot), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s4), CKR_OK);
+    CHECK(login(s4, CKU_USER, pin), CKR_OK);
+    CHECK(count_label(s4, "so-all"), 0);
+    CHECK(f->C_GetAttributeValue(s4, h, &lab, 1), CKR_OBJECT_HANDLE_INVALID);
+    CHECK(f->C_DestroyObject(s4, tok), CKR_OK);
+    CHECK(f->C_DestroyObject(s4, tokw), CKR_OK);
+    CHECK(f->C_Finalize(NULL), CKR_OK);
+    if (failures == 0) printf("all session object checks passed\n");
+    return failures;
+}
+
+/* ---- fork() ---------------------------------------------------------------- */
+
+/* The socket inodes ("socket:[N]") open in this process; returns the count. */
+static size_t socket_inodes(unsigned long *out, size_t max)
+{
+    size_t n = 0;
+    DIR *d = opendir("/proc/self/fd");
+    if (d == NULL) return 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL && n < max) {
+        char path[300], link[128];
+        unsigned long ino;
+        snprintf(path, sizeof(path), "/proc/self/fd/%s", e->d_name);
+        ssize_t len = readlink(path, link, sizeof(link) - 1);
+        if (len <= 0) continue;
+        link[len] = '\0';
+        if (sscanf(link, "socket:[%lu]", &ino) == 1) out[n++] = ino;
+    }
+    closedir(d);
+    return n;
+}
+
+static bool has_inode(const unsigned long *set, size_t n, unsigned long ino)
+{
+    for (size_t i = 0; i < n; i++)
+        if (set[i] == ino) return true;
+    return false;
+}
+
+static int fork_child_uninitialised(void)
+{
+    CK_SLOT_ID slot[4];
+    CK_ULONG n = 4;
+    CK_SESSION_HANDLE s;
+    CK_INFO info;
+    CHECK(f->C_GetInfo(&info), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_GetSlotList(CK_TRUE, slot, &n), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_OpenSession(0, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_GetSessionInfo(1, &(CK_SESSION_INFO){0}), CKR_CRYPTOKI_NOT_INITIALIZED);
+    CHECK(f->C_Finalize(NULL), CKR_CRYPTOKI_NOT_INITIALIZED);
+    return failures;
+}
+
+static int fork_child_initialised(const unsigned long *inherited, size_t num_inherited)
+{
+    unsigned long now[256];
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s;
+    CK_BYTE sig[128];
+    CK_ULONG sig_len = sizeof(sig);
+    CHECK(f->C_Initialize(NULL), CKR_OK);
+    size_t num = socket_inodes(now, 256);
+    for (size_t i = 0; i < num_inherited; i++) EXPECT(!has_inode(now, num, inherited[i]));
+    CHECK(f->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION, NULL, NULL, &s), CKR_OK);
+    CHECK(login(s, CKU_USER, pin), CKR_OK);
+    CK_OBJECT_CLASS want = CKO_PRIVATE_KEY;
+    CK_ATTRIBUTE t[] = {{CKA_CLASS, &want, sizeof(want)}, {CKA_LABEL, "fork-tok", 8}};
+    CK_OBJECT_HANDLE hs[2];
+    CK_ULONG got = 0;
+    CHECK(f->C_FindObjectsInit(s, t, 2), CKR_OK);
+    CHECK(f->C_FindObjects(s, hs, 2, &got), CKR_OK);
+    CHECK(f->C_FindObjectsFinal(s), CKR_OK);
+    EXPECT(got == 1);
+    if (got == 1) CHECK(sign_on(s, hs[0], sig, &sig_len), CKR_OK);
+    num = socket_inodes(now, 256);
+    for (size_t i = 0; i < num_inherited; i++) EXPECT(!has_inode(now, num, inherited[i]));
+    CHECK(f->C_Finalize(NULL), CKR_OK);
+    return failures;
+}
+
+static int run_child(int which, const unsigned long *inherited, size_t num_inherited)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid < 0) return 1;
+    if (pid == 0) {
+        int rc = which == 0 ? fork_child_uninitialised() : fork_child_initialised(inherited, num_inherited);
+        fflush(stdout);
+        _exit(rc == 0 ? 0 : 1);
+    }
+    int status = 0;
+    if (waitpid(pid, &status, 0) != pid) return 1;
+    return WIFEXITED(status) && WEXITSTATUS(status) == 0 ? 0 : 1;
+}
+
+static int forked(void)
+{
+    unsigned long before[256], after[256], inherited[256];
+    size_t nb = socket_inodes(before, 256), ni = 0;
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s[3];
+    CK_OBJECT_HANDLE key[3], pub = 0, priv = 0;
+    CK_BYTE iv[16] = {0}, ct[64], sig[128];
+    CK_MECHANISM cbc = {CKM_AES_CBC_PAD, iv, sizeof(iv)};
+    CHECK(f->C_Initialize(NULL), CKR_OK);
+    CHECK(f->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    for (int i = 0; i < 3; i++)
+        CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s[i]), CKR_OK);
+    CHECK(login(s[0], CKU_USER, pin), CKR_OK);
+    for (int i = 0; i < 3; i++) CHECK(aes_key(s[i], "fork-sess", CK_FALSE, CK_FALSE, &key[i]), CKR_OK);
+    CHECK(ec_pair(s[0], "fork-tok", CK_TRUE, &pub, &priv), CKR_OK);
+    size_t na = socket_inodes(after, 256);
+    for (size_t i = 0; i < na; i++)
+        if (!has_inode(before, nb, after[i])) inherited[ni++] = after[i];
+    EXPECT(ni == 3); /* one connection per session */
+
+    EXPECT(run_child(0, inherited, ni) == 0);
+    EXPECT(run_child(1, inherited, ni) == 0);
+
+    /* The parent's sessions, their login and their session objects are intact:
+     * a TLS close_notify from a child would have ended them (a reconnection
+     * loses the session objects). */
+    for (int i = 0; i < 3; i++) {
+        CK_ULONG ct_len = sizeof(ct), sig_len = sizeof(sig);
+        EXPECT(state_of(s[i]) == CKS_RW_USER_FUNCTIONS);
+        CHECK(f->C_EncryptInit(s[i], &cbc, key[i]), CKR_OK);
+        CHECK(f->C_Encrypt(s[i], (CK_BYTE_PTR) "sixteen byte msg", 16, ct, &ct_len), CKR_OK);
+        CHECK(sign_on(s[i], priv, sig, &sig_len), CKR_OK);
+    }
+    CHECK(count_label(s[1], "fork-sess"), 3);
+    size_t nn = socket_inodes(after, 256);
+    for (size_t i = 0; i < ni; i++) EXPECT(has_inode(after, nn, inherited[i]));
+    CHECK(f->C_DestroyObject(s[0], pub), CKR_OK);
+    CHECK(f->C_DestroyObject(s[0], priv), CKR_OK);
+    CHECK(f->C_Finalize(NULL), CKR_OK);
+    if (failures == 0) printf("all fork checks passed\n");
+    return failures;
+}
+
+/* C_InitToken while another application (here: a child process) is logged
+ * in to the token: CKR_SESSION_EXISTS, nothing erased. */
+static int init_token_busy(void)
+{
+    CK_SLOT_ID slot;
+    CK_ULONG n = 1;
+    CK_SESSION_HANDLE s;
+    CK_OBJECT_HANDLE k = 0;
+    CK_UTF8CHAR label[32];
+    memset(label, ' ', sizeof(label));
+    memcpy(label, "p1", 2);
+    CHECK(f->C_Initialize(NULL), CKR_OK);
+    CHECK(f->C_GetSlotList(CK_TRUE, &slot, &n), CKR_OK);
+    CHECK(f->C_OpenSession(slot, CKF_SERIAL_SESSION | CKF_RW_SESSION, NULL, NULL, &s), CKR_OK);
+    CHECK(login(s, CKU_USER, pin), CKR_OK);
+    CHECK(aes_key(s, "busy-tok", CK_TRUE, CK_FALSE, &k), CKR_OK);
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        CK_SLOT_ID cs;
+        CK_ULONG cn = 1;
+        CHECK(f->C_Initialize(NULL), CKR_OK);
+        CHECK(f->C_GetSlotList(CK_TRUE, &cs, &cn), CKR_OK);
+        CHECK(f->C_InitToken(cs, (CK_UTF8CHAR_PTR)so_pin, strlen(so_pin), label), CKR_SESSION_EXISTS);
+        CHECK(f->C_Finalize(NULL), CKR_OK);
+        fflush(stdout);
+        _exit(failures == 0 ? 0 : 1);
+    }
+    int status = 0;
+    EXPECT(pid > 0 && waitpid(pid, &status, 0) == pid && WIFEXITED(status) && WEXITSTATUS(status) == 0);
+    CHECK(count_label(s, "busy-tok"), 1);
+    CHECK(f->C_DestroyObject(s, k), CKR_OK);
+    CHECK(f->C_Finalize(NULL), CKR_OK);
+    if (failures == 0) printf("all init token busy checks passed\n");
+    return failures;
+}
+
 int main(int argc, char **argv)
 {
     if (argc == 4 && strcmp(argv[2], "spki") == 0) argc = 3;
@@ -515,6 +900,9 @@ int main(int argc, char **argv)
     if (strcmp(argv[2], "spki") == 0) return spki(argv[3]);
     int rc = strcmp(argv[2], "hold") == 0      ? hold()
              : strcmp(argv[2], "threads") == 0 ? threads()
+             : strcmp(argv[2], "sessobj") == 0 ? sessobj()
+             : strcmp(argv[2], "fork") == 0    ? forked()
+             : strcmp(argv[2], "busy") == 0    ? init_token_busy()
                                                : semantics();
     if (rc == 0 && strcmp(argv[2], "semantics") == 0) printf("all semantics checks passed\n");
     return rc == 0 ? 0 : 1;

@@ -11,8 +11,10 @@
 #  - without a configuration the module has no slot: ssh-keygen -D lists
 #    nothing and fails as ssh-keygen does when a provider has no keys;
 #  - an identity not allowed on the partition sees nothing;
-#  - optional: ssh-keygen -Y sign with the token's key (PIN from
-#    SSH_ASKPASS) verifies with ssh-keygen -Y verify.
+#  - ssh-agent loads the module (ssh-add -s, PIN from SSH_ASKPASS) and
+#    ssh-keygen -Y sign signs through it with the token's ECDSA and RSA
+#    keys; ssh-keygen -Y verify accepts the signatures (and refuses them
+#    over other data).
 . "$(dirname "$0")/lib.sh"
 command -v pkcs11-tool >/dev/null || fail "pkcs11-tool is not installed (deploy/packages.sh test: opensc)"
 command -v ssh-keygen >/dev/null || fail "ssh-keygen is not installed (openssh-client)"
@@ -97,18 +99,50 @@ kc client add arca-client --roles user --partitions p1 >/dev/null || fail "clien
 pre ssh-keygen -D "$MOD" >"$T/again.out" 2>&1 || { cat "$T/again.out"; fail "ssh-keygen -D after restoring p1"; }
 pass "an identity not allowed on the partition: no keys"
 
-# Optional: an OpenSSH signature made by the token (ssh-keygen -Y sign
-# loads the provider with -D and asks for the PIN through SSH_ASKPASS).
+# OpenSSH signatures made by the token. ssh-keygen -Y sign signs with a
+# private key file or through an agent (OpenSSH 9.2 has no -D for -Y sign:
+# with -D it answers "No private key found"): ssh-agent loads the module
+# (ssh-add -s, the PIN from SSH_ASKPASS; -P allows the build directory),
+# ssh-keygen -Y sign -f KEY.pub uses the agent, ssh-keygen -Y verify checks
+# the signature. The agent lives as long as the shell it runs (ssh-agent
+# COMMAND), so a failure cannot leave it behind.
 printf '#!/bin/sh\necho "%s"\n' "$ARCA_PIN" >"$T/askpass"
 chmod 700 "$T/askpass"
-head -n1 "$T/d.keys" | awk '{print $1, $2}' >"$T/sign.pub"
 echo "data to sign" >"$T/msg"
-if pre env SSH_ASKPASS="$T/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 \
-   ssh-keygen -Y sign -f "$T/sign.pub" -D "$MOD" -n file "$T/msg" </dev/null >"$T/sign.out" 2>&1; then
-  echo "arca $(cat "$T/sign.pub")" >"$T/allowed"
-  ssh-keygen -Y verify -f "$T/allowed" -I arca -n file -s "$T/msg.sig" <"$T/msg" >"$T/verify.out" 2>&1 ||
-    { cat "$T/verify.out"; fail "ssh-keygen -Y verify of the token's signature"; }
-  pass "ssh-keygen -Y sign with the token's key verifies"
-else
-  echo "skip: ssh-keygen -Y sign -D not usable here: $(tail -n1 "$T/sign.out")"
+grep '^ecdsa-sha2-nistp256 ' "$T/d.keys" >"$T/ec.pub"
+grep '^ssh-rsa ' "$T/d.keys" >"$T/rsa.pub"
+cat >"$T/agent.sh" <<AGENT
+set -eu
+SSH_ASKPASS="$T/askpass" SSH_ASKPASS_REQUIRE=force DISPLAY=:0 ssh-add -s "$MOD" </dev/null
+ssh-add -l
+for k in ec rsa; do
+  rm -f "$T/msg.\$k.sig"
+  cp "$T/msg" "$T/msg.\$k"
+  ssh-keygen -Y sign -f "$T/\$k.pub" -n file "$T/msg.\$k"
+done
+AGENT
+# The agent loads the module in ssh-pkcs11-helper, which does not get the
+# agent's LD_PRELOAD: under a sanitizer build a wrapper (SSH_PKCS11_HELPER)
+# preloads the runtimes for it.
+helper=
+if [ -n "$PRELOAD" ]; then
+  printf '#!/bin/sh\nLD_PRELOAD="%s" ASAN_OPTIONS=detect_leaks=0 exec /usr/lib/openssh/ssh-pkcs11-helper "$@"\n' \
+    "$PRELOAD" >"$T/pkcs11-helper"
+  chmod 755 "$T/pkcs11-helper"
+  helper=$T/pkcs11-helper
 fi
+SSH_PKCS11_HELPER=$helper pre ssh-agent -P "$(dirname "$MOD")/*" bash "$T/agent.sh" >"$T/agent.out" 2>&1 ||
+  { cat "$T/agent.out"; fail "ssh-agent + ssh-add -s + ssh-keygen -Y sign"; }
+grep -q "Card added: $MOD" "$T/agent.out" || { cat "$T/agent.out"; fail "ssh-add -s did not add the token"; }
+[ "$(grep -c '(ECDSA)$\|(RSA)$' "$T/agent.out")" = 2 ] || { cat "$T/agent.out"; fail "the agent does not hold exactly the two token keys"; }
+for k in ec rsa; do
+  echo "arca $(cat "$T/$k.pub")" >"$T/allowed.$k"
+  ssh-keygen -Y verify -f "$T/allowed.$k" -I arca -n file -s "$T/msg.$k.sig" <"$T/msg" >"$T/verify.$k.out" 2>&1 ||
+    { cat "$T/verify.$k.out"; fail "ssh-keygen -Y verify of the token's $k signature"; }
+  grep -q "^Good \"file\" signature for arca" "$T/verify.$k.out" || { cat "$T/verify.$k.out"; fail "$k: no good signature"; }
+  # Over other data the signature does not verify.
+  rc=0
+  echo "other data" | ssh-keygen -Y verify -f "$T/allowed.$k" -I arca -n file -s "$T/msg.$k.sig" >/dev/null 2>&1 || rc=$?
+  [ $rc -ne 0 ] || fail "$k: the signature verified over other data"
+done
+pass "ssh-agent with the module (ssh-add -s): ssh-keygen -Y sign with the token's ECDSA and RSA keys, verified by ssh-keygen -Y verify"

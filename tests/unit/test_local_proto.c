@@ -249,6 +249,14 @@ static void test_request_round_trip_all_ops(void **state)
             assert_int_equal(out.partition.len, 0);
             assert_int_equal(len, 4 + 2 + 8 + 2 + 8);
             break;
+        case ARCA_LP_INIT_TOKEN:
+            /* partition name, then the SO PIN, nothing else */
+            assert_bytes(&out.partition, &in.partition);
+            assert_bytes(&out.pin, &in.pin);
+            assert_int_equal(out.role, 0);
+            assert_int_equal(out.pin2.len, 0);
+            assert_int_equal(len, 4 + 2 + 8 + 2 + 8);
+            break;
         default:
             assert_int_equal(len, 4); /* version and op only */
             break;

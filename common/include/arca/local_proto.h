@@ -84,7 +84,9 @@ typedef enum arca_lp_op {
                                        data = message (u16-prefixed, <= ARCA_LP_REVOKE_MESSAGE_MAX, no NUL) */
     ARCA_LP_SELECT_PARTITION = 36,  /* partition = name (public access without a PIN) */
     ARCA_LP_SET_PIN = 37,           /* pin = old PIN, pin2 = new PIN (of the logged-in USER or SO) */
-    ARCA_LP_OP_MAX = 37,
+    ARCA_LP_INIT_TOKEN = 38,        /* partition = name, pin = its SO PIN; answer u64 = objects destroyed
+                                       (PKCS#11 C_InitToken: erase the partition, clear the user PIN) */
+    ARCA_LP_OP_MAX = 38,
 } arca_lp_op;
 
 /* Borrowed bytes. */
@@ -114,9 +116,10 @@ typedef struct arca_lp_mechanism {
  * and zero after decoding. */
 typedef struct arca_lp_request {
     uint16_t op;                /* arca_lp_op */
-    arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE, SELECT_PARTITION: name */
+    arca_lp_bytes partition;    /* LOGIN (empty for admin), PARTITION_CREATE, SELECT_PARTITION, INIT_TOKEN: name */
     uint8_t role;               /* LOGIN: arca_role value */
-    arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new, SET_PIN old */
+    arca_lp_bytes pin;          /* INITIALISE admin, LOGIN, PARTITION_CREATE SO, INIT_USER_PIN new, SET_PIN old,
+                                   INIT_TOKEN SO */
     arca_lp_bytes pin2;         /* PARTITION_CREATE: user PIN; SET_PIN: new PIN */
     uint32_t mech_type;         /* GENERATE_KEY(_PAIR): CKM_* */
     arca_lp_mechanism mech;     /* SIGN ... DERIVE */

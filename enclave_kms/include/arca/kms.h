@@ -139,8 +139,12 @@ typedef struct arca_kms_session arca_kms_session;
  * ARCA_ERR_INTEGRITY / ARCA_ERR_ROLLBACK if sealed state is damaged. */
 ARCA_MUST_CHECK arca_status arca_kms_open(const arca_kms_config *cfg, arca_sealing *sealing,
                                           const arca_store_ops *store, arca_kms **out);
+/* Stores pending key-use audit records first (a failure is logged). */
 void arca_kms_free(arca_kms *kms);
 bool arca_kms_is_initialised(arca_kms *kms);
+/* Store the pending (batched) key-use audit records now; ARCA_OK when none
+ * are pending, else the store's status. For clean shutdown. */
+ARCA_MUST_CHECK arca_status arca_kms_flush_audit(arca_kms *kms);
 
 /* A session: one client connection's login state and session objects.
  * Freeing it destroys its session objects. */
@@ -191,6 +195,25 @@ ARCA_MUST_CHECK arca_status arca_kms_init_user_pin(arca_kms *kms, arca_kms_sessi
  * The session stays logged in. */
 ARCA_MUST_CHECK arca_status arca_kms_set_pin(arca_kms *kms, arca_kms_session *sess, const char *old_pin,
                                              const char *new_pin);
+/* Re-initialise a partition (PKCS#11 C_InitToken) with its SO PIN, from a
+ * session that is not logged in: every token object of the partition is
+ * destroyed (other partitions are untouched), the user PIN is cleared
+ * (a user login answers ARCA_ERR_NOT_INITIALISED until the SO sets it
+ * with arca_kms_init_user_pin), the SO PIN and the name stay. One commit
+ * with an ARCA_AUDIT_INIT_TOKEN record (detail: the count) makes the old
+ * objects unreachable at once (the partition gets a new internal id); their
+ * sealed blobs and index entries are then deleted before this returns (a
+ * store failure there is logged: the leftovers stay unreachable).
+ * *out_destroyed (may be NULL) = the number of token objects destroyed.
+ * Statuses: ARCA_ERR_ALREADY_LOGGED_IN (sess is logged in),
+ * ARCA_ERR_PIN_INVALID (length), ARCA_ERR_NOT_INITIALISED (appliance),
+ * ARCA_ERR_NOT_FOUND (no such partition), the login's identity checks
+ * (ARCA_ERR_IDENTITY_UNKNOWN, ARCA_ERR_PERMISSION), ARCA_ERR_PIN_LOCKED,
+ * ARCA_ERR_PIN_INCORRECT (counted against the SO PIN like a login),
+ * ARCA_ERR_BUSY when any session is logged in to the partition (SO or
+ * user, any connection), the store's status. */
+ARCA_MUST_CHECK arca_status arca_kms_init_token(arca_kms *kms, arca_kms_session *sess, const char *partition,
+                                                const char *so_pin, uint64_t *out_destroyed);
 
 /* Objects. All need a user login on a partition; objects live in that
  * partition. CKA_TOKEN true (default for keys) = persisted as a sealed
